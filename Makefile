@@ -1,0 +1,58 @@
+# The two commands a user needs: `make dev` and `make test`. Everything installs itself.
+SHELL := /bin/bash
+PORT ?= 3000
+
+# Lambda runs python3.12: prefer it (pyenv keeps one on these machines), else the machine's python3.
+PY312 := $(shell command -v python3.12 >/dev/null 2>&1 && python3.12 -c 'import sys' 2>/dev/null && command -v python3.12 || ls -d $(HOME)/.pyenv/versions/3.12*/bin/python3.12 2>/dev/null | tail -n 1)
+PYTHON ?= $(if $(PY312),$(PY312),python3)
+VENV := .venv
+TOOLS := .venv-tools
+PY := $(VENV)/bin/python
+
+.PHONY: dev test unit integration e2e lint validate build bench clean
+
+$(VENV)/.installed: requirements.txt shared/requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements.txt
+	touch $@
+
+# sam and cfn-lint pin their own boto3; they live in a venv of their own (DESIGN.md).
+$(TOOLS)/.installed: requirements-tools.txt
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/python -m pip install -q --upgrade pip
+	$(TOOLS)/bin/python -m pip install -q -r requirements-tools.txt
+	touch $@
+
+dev: $(VENV)/.installed
+	PORT=$(PORT) $(PY) -m tests.support.devserver
+
+test: lint validate unit integration e2e build
+
+lint: $(VENV)/.installed
+	$(PY) -m ruff check .
+
+unit: $(VENV)/.installed
+	$(PY) -m pytest -q tests/unit
+
+integration: $(VENV)/.installed
+	$(PY) -m pytest -q tests/integration
+
+e2e: $(VENV)/.installed
+	$(PY) -m pytest -q tests/e2e
+
+validate: $(TOOLS)/.installed
+# --config-env translate-only: a config env with no settings, so samconfig's `lint = true` does
+# not turn the plain SAM translation check into a second lint run.
+	SAM_CLI_TELEMETRY=0 $(TOOLS)/bin/sam validate --template template.yaml --region us-east-1 --config-env translate-only
+	SAM_CLI_TELEMETRY=0 $(TOOLS)/bin/sam validate --lint --template template.yaml --region us-east-1
+	$(TOOLS)/bin/cfn-lint template.yaml
+
+build: $(TOOLS)/.installed
+	$(if $(PY312),SAM_CLI_TELEMETRY=0 PATH=$(dir $(PY312)):$$PATH $(TOOLS)/bin/sam build,@echo "build skipped: sam build needs python3.12 (the Lambda runtime) and none was found (pyenv install 3.12)")
+
+bench: $(VENV)/.installed
+	$(PY) -m bench
+
+clean:
+	rm -rf $(VENV) $(TOOLS) .aws-sam .pytest_cache

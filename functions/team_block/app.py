@@ -1,0 +1,15 @@
+"""POST /team/block: the team's keys are refused from the next request on."""
+
+from teamledger import teams
+from teamledger.api import ServiceApp, lambda_entry
+from teamledger.models import Team, TeamIdRequest
+
+app = ServiceApp()
+
+
+@app.post("/team/block")
+def team_block(request: TeamIdRequest) -> Team:
+    return teams.set_blocked(app.actor, request.team_id, blocked=True)
+
+
+lambda_handler = lambda_entry(app)

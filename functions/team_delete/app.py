@@ -1,0 +1,15 @@
+"""POST /team/delete: delete teams with their members and keys (all ids checked first)."""
+
+from teamledger import teams
+from teamledger.api import ServiceApp, lambda_entry
+from teamledger.models import TeamDeleteRequest, TeamsDeleted
+
+app = ServiceApp()
+
+
+@app.post("/team/delete")
+def team_delete(request: TeamDeleteRequest) -> TeamsDeleted:
+    return teams.delete_teams(app.actor, request)
+
+
+lambda_handler = lambda_entry(app)

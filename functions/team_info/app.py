@@ -1,0 +1,18 @@
+"""GET /team/info: a team with its keys and memberships."""
+
+from typing import Annotated
+
+from aws_lambda_powertools.event_handler.openapi.params import Query
+from teamledger import teams
+from teamledger.api import ServiceApp, lambda_entry
+from teamledger.models import TeamInfo
+
+app = ServiceApp()
+
+
+@app.get("/team/info")
+def team_info(team_id: Annotated[str, Query(min_length=1, max_length=256)]) -> TeamInfo:
+    return teams.team_info(app.actor, team_id)
+
+
+lambda_handler = lambda_entry(app)

@@ -1,0 +1,21 @@
+"""GET /team/list: every team (admins, viewers) or the caller's own, sorted by alias."""
+
+from typing import Annotated
+
+from aws_lambda_powertools.event_handler.openapi.params import Query
+from teamledger import teams
+from teamledger.api import ServiceApp, lambda_entry
+from teamledger.models import ListedTeam
+
+app = ServiceApp()
+
+
+@app.get("/team/list")
+def team_list(
+    user_id: Annotated[str | None, Query(max_length=256)] = None,
+    organization_id: Annotated[str | None, Query(max_length=256)] = None,
+) -> list[ListedTeam]:
+    return teams.list_teams(app.actor, user_id, organization_id)
+
+
+lambda_handler = lambda_entry(app)

@@ -1,0 +1,18 @@
+"""GET /user/info: a user with their keys and teams (the caller's own by default)."""
+
+from typing import Annotated
+
+from aws_lambda_powertools.event_handler.openapi.params import Query
+from teamledger import users
+from teamledger.api import ServiceApp, lambda_entry
+from teamledger.models import UserInfo
+
+app = ServiceApp()
+
+
+@app.get("/user/info")
+def user_info(user_id: Annotated[str | None, Query(max_length=256)] = None) -> UserInfo:
+    return users.user_info(app.actor, user_id)
+
+
+lambda_handler = lambda_entry(app)

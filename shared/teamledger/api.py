@@ -1,0 +1,139 @@
+"""The resolver every route function uses, and the one place errors become HTTP.
+
+Authentication runs before Powertools' request validation, because API.md orders the checks
+401, then 422. Bodies are screened before any parser sees them: too large (413), not UTF-8 or
+not JSON or nested too deep (422) — never a 500.
+"""
+
+import base64
+import binascii
+import json
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.metrics import MetricUnit
+
+from teamledger.auth import Actor, authenticate
+from teamledger.errors import InvalidBody, PayloadTooLarge, ServiceError
+from teamledger.limits import MAX_DEPTH
+
+MAX_BODY_BYTES = 1024 * 1024
+CHANGED_BY_HEADER = "litellm-changed-by"
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+
+
+def _json_response(status: int, body: Any) -> Response:
+    return Response(status_code=status, content_type="application/json", body=body)
+
+
+def error_body(error: ServiceError) -> Any:
+    if isinstance(error, InvalidBody):
+        return {"detail": [{"loc": ["body"], "msg": error.message, "type": "json_invalid"}]}
+    return {"detail": {"error": error.message}}
+
+
+class ServiceApp(APIGatewayHttpResolver):
+    def __init__(self):
+        super().__init__(enable_validation=True)
+        self.exception_handler(ServiceError)(self._service_error)
+        self.exception_handler(RequestValidationError)(self._validation_error)
+        self.exception_handler(Exception)(self._unexpected_error)
+
+    @property
+    def actor(self) -> Actor:
+        return self.context["actor"]
+
+    @staticmethod
+    def _service_error(error: ServiceError) -> Response:
+        return _json_response(error.status, error_body(error))
+
+    @staticmethod
+    def _validation_error(error: RequestValidationError) -> Response:
+        detail = [{"loc": list(e.get("loc", ())), "msg": str(e.get("msg", "")),
+                   "type": str(e.get("type", ""))} for e in error.errors()]
+        return _json_response(422, {"detail": detail})
+
+    @staticmethod
+    def _unexpected_error(error: Exception) -> Response:
+        logger.exception("Unhandled error")
+        return _json_response(500, {"detail": {"error": "Internal server error"}})
+
+
+def _depth(value: Any) -> int:
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, dict | list):
+            deepest = max(deepest, depth)
+            children = node.values() if isinstance(node, dict) else node
+            stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return deepest
+
+
+def screen_body(event: dict) -> None:
+    """Check the raw body; leave the event with a plain-text JSON body Powertools can read."""
+    body = event.get("body")
+    if not body:
+        return
+    try:
+        raw = base64.b64decode(body, validate=True) if event.get("isBase64Encoded") \
+            else body.encode("utf-8", "surrogatepass")
+    except (binascii.Error, ValueError) as error:
+        raise InvalidBody("Request body is not valid base64") from error
+    if len(raw) > MAX_BODY_BYTES:
+        raise PayloadTooLarge(f"Request body is larger than {MAX_BODY_BYTES} bytes")
+    try:
+        text = raw.decode("utf-8")
+        parsed = json.loads(text)
+    except UnicodeDecodeError as error:
+        raise InvalidBody("Request body is not valid UTF-8") from error
+    except RecursionError as error:
+        raise InvalidBody(f"Request body is nested deeper than {MAX_DEPTH} levels") from error
+    except ValueError as error:
+        raise InvalidBody(f"Request body is not valid JSON: {error}") from error
+    if _depth(parsed) > MAX_DEPTH:
+        raise InvalidBody(f"Request body is nested deeper than {MAX_DEPTH} levels")
+    event["body"], event["isBase64Encoded"] = text, False
+    # curl -d sends form content-type; a JSON body is JSON whatever the header says.
+    event.setdefault("headers", {})["content-type"] = "application/json"
+
+
+def _admit(event: dict, public: bool) -> Actor | None:
+    headers = event.get("headers") or {}
+    actor = None
+    if not public:
+        caller = authenticate(headers.get("authorization"))
+        actor = Actor(caller, headers.get(CHANGED_BY_HEADER) or caller.user_id)
+    screen_body(event)
+    return actor
+
+
+def _raw_response(status: int, body: Any) -> dict:
+    return {"statusCode": status, "headers": {"Content-Type": "application/json"},
+            "body": json.dumps(body)}
+
+
+def lambda_entry(app: ServiceApp, *, public: bool = False):
+    """The Lambda handler of one route function: admit (auth, body), then resolve."""
+
+    @logger.inject_lambda_context(clear_state=True, log_event=False)
+    @tracer.capture_lambda_handler(capture_response=False)  # responses may hold a new key
+    @metrics.log_metrics(raise_on_empty_metrics=False)
+    def lambda_handler(event: dict, context: Any) -> dict:
+        metrics.add_metric(name="Requests", unit=MetricUnit.Count, value=1)
+        try:
+            actor = _admit(event, public)
+        except ServiceError as error:
+            return _raw_response(error.status, error_body(error))
+        except Exception:  # the table unreachable during auth: still a JSON answer
+            logger.exception("Unhandled error before routing")
+            return _raw_response(500, {"detail": {"error": "Internal server error"}})
+        app.append_context(actor=actor)
+        return app.resolve(event, context)
+
+    return lambda_handler

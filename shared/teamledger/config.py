@@ -1,0 +1,31 @@
+"""Deployment settings, read from the environment once per execution environment."""
+
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+
+
+@dataclass(frozen=True)
+class Settings:
+    table_name: str
+    master_key: str | None
+    master_key_secret_name: str | None
+    available_teams: frozenset[str]
+
+    @classmethod
+    def from_environment(cls) -> "Settings":
+        table_name = os.environ.get("TABLE_NAME", "").strip()
+        if not table_name:
+            raise RuntimeError("TABLE_NAME is not set")
+        teams = os.environ.get("AVAILABLE_TEAMS", "")
+        return cls(
+            table_name=table_name,
+            master_key=os.environ.get("MASTER_KEY") or None,
+            master_key_secret_name=os.environ.get("MASTER_KEY_SECRET_NAME") or None,
+            available_teams=frozenset(t.strip() for t in teams.split(",") if t.strip()),
+        )
+
+
+@lru_cache(maxsize=1)
+def settings() -> Settings:
+    return Settings.from_environment()

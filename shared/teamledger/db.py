@@ -1,0 +1,248 @@
+"""DynamoDB access: one low-level client per execution environment, plain-Python items.
+
+botocore is used directly (no boto3 resource layer) because it is what a cold start pays for.
+"""
+
+import math
+from collections.abc import Iterator
+from decimal import Decimal
+from functools import lru_cache
+from typing import Any
+
+import botocore.session
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from teamledger.config import settings
+from teamledger.errors import Busy
+
+MAX_TRANSACTION_ITEMS = 100
+
+
+@lru_cache(maxsize=1)
+def client():
+    config = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=2,
+                    read_timeout=5, tcp_keepalive=True)
+    return botocore.session.get_session().create_client("dynamodb", config=config)
+
+
+def table_name() -> str:
+    return settings().table_name
+
+
+# --- marshalling -------------------------------------------------------------------------
+
+def to_attr(value: Any) -> dict:
+    if value is None:
+        return {"NULL": True}
+    if isinstance(value, bool):
+        return {"BOOL": value}
+    if isinstance(value, str):
+        return {"S": value}
+    if isinstance(value, int | float | Decimal):
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValueError("non-finite number")
+        return {"N": _number_text(value)}
+    if isinstance(value, dict):
+        return {"M": {str(k): to_attr(v) for k, v in value.items()}}
+    if isinstance(value, list | tuple):
+        return {"L": [to_attr(v) for v in value]}
+    raise TypeError(f"cannot store {type(value).__name__}")
+
+
+def _number_text(value: int | float | Decimal) -> str:
+    return repr(value) if isinstance(value, float) else str(value)
+
+
+def from_attr(attr: dict) -> Any:
+    (kind, value), = attr.items()
+    if kind == "S":
+        return value
+    if kind == "N":
+        return _number(value)
+    if kind == "BOOL":
+        return value
+    if kind == "NULL":
+        return None
+    if kind == "M":
+        return {k: from_attr(v) for k, v in value.items()}
+    if kind == "L":
+        return [from_attr(v) for v in value]
+    raise TypeError(f"unexpected attribute type {kind}")
+
+
+def _number(text: str) -> int | float:
+    number = Decimal(text)
+    if number == number.to_integral_value() and "." not in text and "E" not in text.upper():
+        return int(number)
+    return float(number)
+
+
+def to_item(values: dict) -> dict:
+    return {k: to_attr(v) for k, v in values.items()}
+
+
+def from_item(item: dict) -> dict:
+    return {k: from_attr(v) for k, v in item.items()}
+
+
+# --- reads -------------------------------------------------------------------------------
+
+def get(key: dict, *, consistent: bool = True, attributes: tuple[str, ...] = ()) -> dict | None:
+    request: dict = {"TableName": table_name(), "Key": to_item(key), "ConsistentRead": consistent}
+    if attributes:
+        request["ProjectionExpression"] = ", ".join(f"#a{i}" for i in range(len(attributes)))
+        request["ExpressionAttributeNames"] = {f"#a{i}": a for i, a in enumerate(attributes)}
+    item = _call("get_item", request).get("Item")
+    return from_item(item) if item else None
+
+
+def batch_get(keys: list[dict], *, consistent: bool = True) -> list[dict]:
+    """All items that exist among `keys` (any order); unprocessed keys are retried."""
+    found: list[dict] = []
+    unique = list({(k["PK"], k["SK"]): k for k in keys}.values())
+    for start in range(0, len(unique), 100):
+        pending = {table_name(): {"Keys": [to_item(k) for k in unique[start:start + 100]],
+                                  "ConsistentRead": consistent}}
+        for _ in range(8):
+            response = _call("batch_get_item", {"RequestItems": pending})
+            found += [from_item(i) for i in response.get("Responses", {}).get(table_name(), [])]
+            pending = response.get("UnprocessedKeys") or {}
+            if not pending:
+                break
+        else:
+            raise Busy("The table is busy; please retry")
+    return found
+
+
+def query(pk_value: str, *, index: str | None = None, sk_prefix: str | None = None,
+          consistent: bool = False, limit: int | None = None, forward: bool = True,
+          start_key: dict | None = None) -> tuple[list[dict], dict | None]:
+    """One page of a Query on the base table or an index; returns (items, last_evaluated_key)."""
+    pk_name, sk_name = (f"{index}PK", f"{index}SK") if index else ("PK", "SK")
+    condition = "#pk = :pk"
+    names = {"#pk": pk_name}
+    values = {":pk": {"S": pk_value}}
+    if sk_prefix is not None:
+        condition += " AND begins_with(#sk, :sk)"
+        names["#sk"] = sk_name
+        values[":sk"] = {"S": sk_prefix}
+    request: dict = {"TableName": table_name(), "KeyConditionExpression": condition,
+                     "ExpressionAttributeNames": names, "ExpressionAttributeValues": values,
+                     "ScanIndexForward": forward}
+    if index:
+        request["IndexName"] = index
+    else:
+        request["ConsistentRead"] = consistent
+    if limit:
+        request["Limit"] = limit
+    if start_key:
+        request["ExclusiveStartKey"] = start_key
+    response = _call("query", request)
+    return [from_item(i) for i in response.get("Items", [])], response.get("LastEvaluatedKey")
+
+
+def query_all(pk_value: str, **kwargs) -> Iterator[dict]:
+    start_key = None
+    while True:
+        items, start_key = query(pk_value, start_key=start_key, **kwargs)
+        yield from items
+        if not start_key:
+            return
+
+
+def _call(operation: str, request: dict) -> dict:
+    try:
+        return getattr(client(), operation)(**request)
+    except ClientError as error:
+        if error.response["Error"]["Code"] in _BUSY_CODES:
+            raise Busy("The table is busy; please retry") from error
+        raise
+
+
+_BUSY_CODES = {"ProvisionedThroughputExceededException", "ThrottlingException",
+               "RequestLimitExceeded", "InternalServerError"}
+
+
+# --- writes ------------------------------------------------------------------------------
+
+class TransactionCancelled(Exception):
+    """The transaction committed nothing; `reasons[i]` is the code for item i ('None' = ok)."""
+
+    def __init__(self, reasons: list[str]):
+        super().__init__(", ".join(reasons))
+        self.reasons = reasons
+
+    @property
+    def conflicted(self) -> bool:
+        return "TransactionConflict" in self.reasons
+
+    def failed_at(self, index: int) -> bool:
+        return index < len(self.reasons) and self.reasons[index] == "ConditionalCheckFailed"
+
+
+class Transaction:
+    """The writes of one request, committed together by one TransactWriteItems."""
+
+    def __init__(self):
+        self.items: list[dict] = []
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def put(self, item: dict, condition: str | None = None, values: dict | None = None) -> int:
+        return self._add("Put", {"Item": to_item(item)}, condition, values)
+
+    def update(self, key: dict, expression: str, values: dict | None = None,
+               condition: str | None = None, names: dict | None = None) -> int:
+        body = {"Key": to_item(key), "UpdateExpression": expression}
+        return self._add("Update", body, condition, values, names)
+
+    def delete(self, key: dict, condition: str | None = None, values: dict | None = None,
+               names: dict | None = None) -> int:
+        return self._add("Delete", {"Key": to_item(key)}, condition, values, names)
+
+    def check(self, key: dict, condition: str, values: dict | None = None,
+              names: dict | None = None) -> int:
+        return self._add("ConditionCheck", {"Key": to_item(key)}, condition, values, names)
+
+    def _add(self, kind: str, body: dict, condition: str | None, values: dict | None,
+             names: dict | None = None) -> int:
+        body["TableName"] = table_name()
+        if condition:
+            body["ConditionExpression"] = condition
+        if values:
+            body["ExpressionAttributeValues"] = to_item(values)
+        if names:
+            body["ExpressionAttributeNames"] = names
+        self.items.append({kind: body})
+        return len(self.items) - 1
+
+    def commit(self) -> None:
+        if not self.items:
+            return
+        try:
+            _call("transact_write_items", {"TransactItems": self.items})
+        except ClientError as error:
+            if error.response["Error"]["Code"] == "TransactionCanceledException":
+                reasons = error.response.get("CancellationReasons") or []
+                raise TransactionCancelled([r.get("Code", "None") for r in reasons]) from error
+            if error.response["Error"]["Code"] == "TransactionConflictException":
+                raise TransactionCancelled(["TransactionConflict"]) from error
+            raise
+
+
+def update_expression(changes: dict) -> tuple[str, dict, dict]:
+    """SET the given attributes; None removes one (index keys cannot hold NULL)."""
+    sets, removes, names, values = [], [], {}, {}
+    for i, (name, value) in enumerate(changes.items()):
+        names[f"#f{i}"] = name
+        if value is None:
+            removes.append(f"#f{i}")
+        else:
+            sets.append(f"#f{i} = :f{i}")
+            values[f":f{i}"] = value
+    expression = " ".join(part for part in (
+        "SET " + ", ".join(sets) if sets else "",
+        "REMOVE " + ", ".join(removes) if removes else "") if part)
+    return expression, names, values

@@ -1,0 +1,41 @@
+"""The one error hierarchy of the layer; api.py maps it to HTTP in one place."""
+
+
+class ServiceError(Exception):
+    status = 500
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+class BadRequest(ServiceError):
+    status = 400
+
+
+class Unauthorized(ServiceError):
+    status = 401
+
+
+class Forbidden(ServiceError):
+    status = 403
+
+
+class NotFound(ServiceError):
+    status = 404
+
+
+class PayloadTooLarge(ServiceError):
+    status = 413
+
+
+class InvalidBody(ServiceError):
+    """A body that cannot be JSON at all: reported like any other request-shape error (422)."""
+
+    status = 422
+
+
+class Busy(ServiceError):
+    """Optimistic retries ran out under contention; the caller may retry."""
+
+    status = 503

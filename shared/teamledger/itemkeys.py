@@ -1,0 +1,96 @@
+"""Every key string of the single table. Nothing else in the code knows the layout."""
+
+from zlib import crc32
+
+TEAM_SK = "TEAM"
+USER_SK = "USER"
+KEY_SK = "KEY"
+MEMBER_PREFIX = "MEMBER#"
+ALL_TEAMS = "TEAMS"
+TEAM_COUNTER_PK = "COUNTER#TEAMS"
+COUNTER_SHARDS = 10
+RESET_SHARDS = 16
+
+
+def key(pk: str, sk: str) -> dict:
+    return {"PK": pk, "SK": sk}
+
+
+def team(team_id: str) -> dict:
+    return key(f"TEAM#{team_id}", TEAM_SK)
+
+
+def team_partition(team_id: str) -> str:
+    return f"TEAM#{team_id}"
+
+
+def member(team_id: str, user_id: str) -> dict:
+    return key(f"TEAM#{team_id}", f"{MEMBER_PREFIX}{user_id}")
+
+
+def user(user_id: str) -> dict:
+    return key(f"USER#{user_id}", USER_SK)
+
+
+def api_key(token: str) -> dict:
+    return key(f"KEY#{token}", KEY_SK)
+
+
+def team_counter_shard(n: int) -> dict:
+    return key(TEAM_COUNTER_PK, f"SHARD#{n}")
+
+
+def audit(object_id: str, updated_at: str, audit_id: str) -> dict:
+    return key(f"AUDIT#{object_id}", f"{updated_at}#{audit_id}")
+
+
+def is_member_sk(sk: str) -> bool:
+    return sk.startswith(MEMBER_PREFIX)
+
+
+# Secondary-index attributes, by entity. An entity without the relation gets no attribute,
+# which keeps each index sparse.
+
+def team_index(team_id: str, team_alias: str | None) -> dict:
+    return {"GSI3PK": ALL_TEAMS, "GSI3SK": f"{(team_alias or '').lower()}#{team_id}"}
+
+
+def member_index(team_id: str, user_id: str) -> dict:
+    return {"GSI1PK": f"USER#{user_id}", "GSI1SK": f"TEAM#{team_id}"}
+
+
+def user_index(user_id: str, user_email: str | None) -> dict:
+    if not user_email:
+        return {}
+    return {"GSI2PK": email_partition(user_email), "GSI2SK": f"USER#{user_id}"}
+
+
+def email_partition(user_email: str) -> str:
+    return f"EMAIL#{user_email.lower()}"
+
+
+def key_index(token: str, user_id: str | None, team_id: str | None) -> dict:
+    attrs = {}
+    if user_id:
+        attrs |= {"GSI1PK": f"USER#{user_id}", "GSI1SK": f"KEY#{token}"}
+    if team_id:
+        attrs |= {"GSI2PK": team_keys_partition(team_id), "GSI2SK": f"KEY#{token}"}
+    return attrs
+
+
+def team_keys_partition(team_id: str) -> str:
+    return f"TEAMKEYS#{team_id}"
+
+
+def user_partition(user_id: str) -> str:
+    return f"USER#{user_id}"
+
+
+def reset_index(pk: str, budget_reset_at: str | None) -> dict:
+    """The sparse, sharded index of budgets due (read by the reset job)."""
+    if not budget_reset_at:
+        return {}
+    return {"GSI4PK": f"RESET#{crc32(pk.encode()) % RESET_SHARDS}", "GSI4SK": budget_reset_at}
+
+
+INDEX_ATTRIBUTES = ("GSI1PK", "GSI1SK", "GSI2PK", "GSI2SK", "GSI3PK", "GSI3SK", "GSI4PK", "GSI4SK")

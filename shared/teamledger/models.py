@@ -1,0 +1,235 @@
+"""Request and response models of API.md. Unknown request fields are ignored, as LiteLLM does.
+
+Range checks on money, limits and durations are business rules (400 after authorization, per
+API.md's order of checks), so they live in `limits.py`, not in these shapes (422).
+"""
+
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+
+from teamledger.limits import storable_json
+
+Text = Annotated[str, StringConstraints(max_length=1024)]
+Id = Annotated[str, StringConstraints(min_length=1, max_length=256,
+                                      pattern=r"^[^\x00-\x1f\x7f]+$")]
+Email = Annotated[str, StringConstraints(min_length=3, max_length=320,
+                                         pattern=r"^[^\s@]+@[^\s@]+$")]
+Name = Annotated[str, StringConstraints(min_length=1, max_length=512)]
+Metadata = Annotated[dict[str, Any], AfterValidator(storable_json)]
+UserRole = Literal["proxy_admin", "proxy_admin_viewer", "internal_user", "internal_user_viewer"]
+TeamRole = Literal["admin", "user"]
+
+
+class Request(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class Member(Request):
+    user_id: Id | None = None
+    user_email: Email | None = None
+    role: TeamRole = "user"
+
+
+class TeamNewRequest(Request):
+    team_id: Id | None = None
+    team_alias: Text | None = None
+    organization_id: Id | None = None
+    members_with_roles: list[Member] = Field(default_factory=list, max_length=20)
+    metadata: Metadata | None = None
+    tpm_limit: int | None = None
+    rpm_limit: int | None = None
+    max_parallel_requests: int | None = None
+    max_budget: float | None = None
+    budget_duration: Text | None = None
+    models: list[Name] = Field(default_factory=list, max_length=1000)
+    blocked: bool = False
+    model_aliases: Metadata | None = None
+    tags: list[Name] | None = Field(default=None, max_length=1000)
+    guardrails: list[Name] | None = Field(default=None, max_length=1000)
+
+
+class TeamUpdateRequest(Request):
+    team_id: Id
+    team_alias: Text | None = None
+    organization_id: Id | None = None
+    metadata: Metadata | None = None
+    tpm_limit: int | None = None
+    rpm_limit: int | None = None
+    max_parallel_requests: int | None = None
+    max_budget: float | None = None
+    budget_duration: Text | None = None
+    models: list[Name] | None = Field(default=None, max_length=1000)
+    blocked: bool | None = None
+    model_aliases: Metadata | None = None
+    tags: list[Name] | None = Field(default=None, max_length=1000)
+    guardrails: list[Name] | None = Field(default=None, max_length=1000)
+
+
+class TeamIdRequest(Request):
+    team_id: Id
+
+
+class TeamDeleteRequest(Request):
+    team_ids: list[Id] = Field(min_length=1, max_length=40)
+
+
+class UserNewRequest(Request):
+    user_id: Id | None = None
+    user_email: Email | None = None
+    user_role: UserRole = "internal_user"
+    max_budget: float | None = None
+    budget_duration: Text | None = None
+    models: list[Name] = Field(default_factory=list, max_length=1000)
+    metadata: Metadata | None = None
+    teams: list[Id] | None = Field(default=None, max_length=20)
+
+
+class KeyGenerateRequest(Request):
+    user_id: Id | None = None
+    team_id: Id | None = None
+    key_alias: Text | None = None
+    models: list[Name] = Field(default_factory=list, max_length=1000)
+    max_budget: float | None = None
+    budget_duration: Text | None = None
+    duration: Text | None = None
+    metadata: Metadata | None = None
+
+
+class KeyDeleteRequest(Request):
+    keys: list[Annotated[str, StringConstraints(min_length=1, max_length=512)]] = Field(
+        min_length=1, max_length=50)
+
+
+# --- responses ---------------------------------------------------------------------------
+
+class Response(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class MemberOut(Response):
+    user_id: str | None
+    user_email: str | None
+    role: str
+
+
+class BudgetTable(Response):
+    max_budget: float | None = None
+    budget_duration: str | None = None
+    budget_reset_at: str | None = None
+    soft_budget: float | None = None
+    tpm_limit: int | None = None
+    rpm_limit: int | None = None
+    max_parallel_requests: int | None = None
+    model_max_budget: dict[str, Any] | None = None
+
+
+class TeamMembership(Response):
+    user_id: str
+    team_id: str
+    budget_id: str | None = None
+    spend: float = 0.0
+    litellm_budget_table: BudgetTable | None = None
+
+
+class ModelTable(Response):
+    model_aliases: dict[str, Any] = Field(default_factory=dict)
+
+
+class Team(Response):
+    team_id: str
+    team_alias: str | None = None
+    organization_id: str | None = None
+    admins: list[str] = Field(default_factory=list)
+    members: list[str] = Field(default_factory=list)
+    members_with_roles: list[MemberOut] = Field(default_factory=list)
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    tpm_limit: int | None = None
+    rpm_limit: int | None = None
+    max_budget: float | None = None
+    budget_duration: str | None = None
+    models: list[str] = Field(default_factory=list)
+    blocked: bool = False
+    spend: float = 0.0
+    max_parallel_requests: int | None = None
+    budget_reset_at: str | None = None
+    model_id: int | None = None
+    litellm_model_table: ModelTable | None = None
+    created_at: str
+    updated_at: str
+
+
+class User(Response):
+    user_id: str
+    user_email: str | None = None
+    user_role: str
+    teams: list[str] = Field(default_factory=list)
+    max_budget: float | None = None
+    spend: float = 0.0
+    budget_duration: str | None = None
+    budget_reset_at: str | None = None
+    models: list[str] = Field(default_factory=list)
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    created_at: str
+
+
+class Key(Response):
+    token: str
+    key_alias: str | None = None
+    key_name: str
+    team_id: str | None = None
+    user_id: str | None = None
+    models: list[str] = Field(default_factory=list)
+    spend: float = 0.0
+    max_budget: float | None = None
+    budget_duration: str | None = None
+    budget_reset_at: str | None = None
+    expires: str | None = None
+    blocked: bool = False
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    created_at: str
+
+
+class GeneratedKey(Key):
+    key: str
+
+
+class NewUser(User):
+    key: str
+
+
+class TeamUpdated(Response):
+    team_id: str
+    data: Team
+
+
+class TeamsDeleted(Response):
+    deleted_teams: list[str]
+
+
+class TeamInfo(Response):
+    team_id: str
+    team_info: Team
+    keys: list[Key]
+    team_memberships: list[TeamMembership]
+
+
+class ListedTeam(Team):
+    team_memberships: list[TeamMembership] = Field(default_factory=list)
+    keys: list[Key] = Field(default_factory=list)
+
+
+class UserInfo(Response):
+    user_id: str
+    user_info: User
+    keys: list[Key]
+    teams: list[Team]
+
+
+class KeyInfo(Response):
+    key: str
+    info: Key
+
+
+class KeysDeleted(Response):
+    deleted_keys: list[str]

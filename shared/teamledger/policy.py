@@ -1,0 +1,118 @@
+"""Who may do what: API.md's role table as data, applied in API.md's order of checks.
+
+1. the route gate: a caller kind that may not use the route at all gets 403;
+2. an unknown object is 404 for admins and viewers, 403 for everyone else (no probing);
+3. a caller who does not see everything needs a relation to the object (team admin, owner...).
+"""
+
+from dataclasses import dataclass
+from enum import Enum
+
+from teamledger.auth import (
+    INTERNAL_USER,
+    INTERNAL_USER_VIEWER,
+    PROXY_ADMIN,
+    PROXY_ADMIN_VIEWER,
+    Caller,
+)
+from teamledger.errors import Forbidden, NotFound
+
+TEAM_KEY = "team_key"  # a key with a team and no user
+NO_IDENTITY = "none"  # a key with neither: passes authentication and nothing more
+
+
+class Relation(Enum):
+    TEAM_ADMIN = "team admin"
+    TEAM_MEMBER = "team member"
+    TEAM_KEY = "the team's own key"
+    SELF = "self"
+    OWNER = "owner"
+
+
+class Action(Enum):
+    TEAM_CREATE = "create teams"
+    TEAM_MANAGE = "manage this team"
+    TEAM_READ = "read this team"
+    USER_CREATE = "create users"
+    USER_READ = "read this user"
+    KEY_GENERATE = "generate this key"
+    KEY_READ = "read this key"
+    KEY_DELETE = "delete this key"
+
+
+@dataclass(frozen=True)
+class Rule:
+    gate: frozenset[str]  # caller kinds that may call the route at all
+    everything: frozenset[str]  # caller kinds that need no relation to the object
+    relations: frozenset[Relation] = frozenset()
+
+
+_ADMIN = frozenset({PROXY_ADMIN})
+_READERS = frozenset({PROXY_ADMIN, PROXY_ADMIN_VIEWER})
+_USERS = frozenset({PROXY_ADMIN, INTERNAL_USER})
+_ALL_USERS = _READERS | {INTERNAL_USER, INTERNAL_USER_VIEWER}
+
+RULES: dict[Action, Rule] = {
+    Action.TEAM_CREATE: Rule(gate=_ADMIN, everything=_ADMIN),
+    Action.TEAM_MANAGE: Rule(gate=_USERS, everything=_ADMIN,
+                             relations=frozenset({Relation.TEAM_ADMIN})),
+    Action.TEAM_READ: Rule(gate=_ALL_USERS | {TEAM_KEY}, everything=_READERS,
+                           relations=frozenset({Relation.TEAM_ADMIN, Relation.TEAM_MEMBER,
+                                                Relation.TEAM_KEY})),
+    Action.USER_CREATE: Rule(gate=_ADMIN, everything=_ADMIN),
+    Action.USER_READ: Rule(gate=_ALL_USERS, everything=_READERS,
+                           relations=frozenset({Relation.SELF})),
+    Action.KEY_GENERATE: Rule(gate=_USERS, everything=_ADMIN,
+                              relations=frozenset({Relation.SELF})),
+    Action.KEY_READ: Rule(gate=_ALL_USERS, everything=_READERS,
+                          relations=frozenset({Relation.OWNER})),
+    Action.KEY_DELETE: Rule(gate=_USERS, everything=_ADMIN,
+                            relations=frozenset({Relation.OWNER, Relation.TEAM_ADMIN})),
+}
+
+
+def caller_kind(caller: Caller) -> str:
+    if caller.role:
+        return caller.role
+    return TEAM_KEY if caller.team_id else NO_IDENTITY
+
+
+def check_gate(caller: Caller, action: Action) -> None:
+    if caller_kind(caller) not in RULES[action].gate:
+        raise Forbidden(f"Your key is not allowed to {action.value}.")
+
+
+def check_known(caller: Caller, action: Action, exists: bool, what: str) -> None:
+    """Unknown objects: admins and viewers learn it, others are refused like any stranger."""
+    if exists:
+        return
+    if caller.reads_everything:
+        raise NotFound(f"{what} not found")
+    raise Forbidden(f"Your key is not allowed to {action.value}.")
+
+
+def authorize(caller: Caller, action: Action, *, exists: bool = True, what: str = "Object",
+              relations: frozenset[Relation] | set[Relation] = frozenset()) -> None:
+    rule = RULES[action]
+    check_gate(caller, action)
+    check_known(caller, action, exists, what)
+    if caller_kind(caller) in rule.everything or rule.relations & set(relations):
+        return
+    raise Forbidden(f"Your key is not allowed to {action.value}.")
+
+
+def team_relations(caller: Caller, team_id: str, member_role: str | None) -> set[Relation]:
+    """The caller's relations to a team, from its own key and its member item (if any)."""
+    relations = set()
+    if caller.team_id == team_id:
+        relations.add(Relation.TEAM_KEY)
+    if member_role == "admin":
+        relations |= {Relation.TEAM_ADMIN, Relation.TEAM_MEMBER}
+    elif member_role:
+        relations.add(Relation.TEAM_MEMBER)
+    return relations
+
+
+def may_list_teams_of(caller: Caller, user_id: str | None) -> bool:
+    """GET /team/list: everything for admins and viewers; others only with user_id = self."""
+    return caller.reads_everything or (bool(user_id) and user_id == caller.user_id)

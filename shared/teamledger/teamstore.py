@@ -1,0 +1,155 @@
+"""Team partitions: the team item, its member items (each with its membership budget) and the
+team's keys. Reads and the write fragments that other modules add to their transactions."""
+
+import random
+from dataclasses import dataclass, field
+
+from teamledger import audit, db, itemkeys
+from teamledger.auth import Actor
+from teamledger.models import BudgetTable, MemberOut, Team, TeamMembership
+
+ACTIVE, DELETING = "active", "deleting"
+TEAM_FIELDS = tuple(f for f in Team.model_fields
+                    if f not in ("admins", "members", "members_with_roles", "litellm_model_table"))
+BUDGET_FIELDS = tuple(BudgetTable.model_fields)
+
+
+@dataclass
+class TeamView:
+    team: dict
+    members: list[dict] = field(default_factory=list)
+
+    @property
+    def team_id(self) -> str:
+        return self.team["team_id"]
+
+    def role_of(self, user_id: str | None) -> str | None:
+        return next((m["role"] for m in self.members if m["user_id"] == user_id), None)
+
+    def member(self, user_id: str) -> dict | None:
+        return next((m for m in self.members if m["user_id"] == user_id), None)
+
+
+# --- items -------------------------------------------------------------------------------
+
+def team_item(values: dict) -> dict:
+    pk = itemkeys.team(values["team_id"])
+    return pk | itemkeys.team_index(values["team_id"], values.get("team_alias")) | \
+        itemkeys.reset_index(pk["PK"], values.get("budget_reset_at")) | \
+        {"entity": "team", "status": ACTIVE, "version": 1} | values
+
+
+def member_item(team_id: str, user_id: str, user_email: str | None, role: str, now: str,
+                order: int = 0) -> dict:
+    return itemkeys.member(team_id, user_id) | itemkeys.member_index(team_id, user_id) | {
+        "entity": "member", "team_id": team_id, "user_id": user_id, "user_email": user_email,
+        "role": role, "spend": 0.0, "joined_at": now, "join_order": order,
+    }
+
+
+def team_public(item: dict) -> dict:
+    values = {k: item.get(k) for k in TEAM_FIELDS}
+    values["litellm_model_table"] = item.get("litellm_model_table")
+    return values
+
+
+def member_public(item: dict) -> dict:
+    return {"user_id": item["user_id"], "user_email": item.get("user_email"),
+            "role": item["role"]}
+
+
+def membership(item: dict) -> TeamMembership:
+    budget = None
+    if item.get("budget_id"):
+        budget = BudgetTable(**{k: item.get(k) for k in BUDGET_FIELDS})
+    return TeamMembership(user_id=item["user_id"], team_id=item["team_id"],
+                          budget_id=item.get("budget_id"), spend=item.get("spend") or 0.0,
+                          litellm_budget_table=budget)
+
+
+def to_team(view: TeamView) -> Team:
+    members = sorted(view.members, key=lambda m: (m.get("joined_at", ""), m.get("join_order", 0)))
+    return Team(**{k: v for k, v in team_public(view.team).items() if v is not None},
+                admins=[m["user_id"] for m in members if m["role"] == "admin"],
+                members=[m["user_id"] for m in members],
+                members_with_roles=[MemberOut(**member_public(m)) for m in members])
+
+
+# --- reads -------------------------------------------------------------------------------
+
+def load_team(team_id: str, *, include_deleting: bool = False) -> TeamView | None:
+    """Team + members + memberships in one (paged) consistent Query of its partition."""
+    team, members = None, []
+    for item in db.query_all(itemkeys.team_partition(team_id), consistent=True):
+        if item.get("entity") == "team":
+            team = item
+        elif item.get("entity") == "member":
+            members.append(item)
+    if team is None or (team.get("status") != ACTIVE and not include_deleting):
+        return None
+    return TeamView(team, members)
+
+
+def load_team_summary(team_id: str, user_id: str | None) -> TeamView | None:
+    """The team item and one member item (the caller's) in one consistent BatchGetItem."""
+    keys = [itemkeys.team(team_id)] + ([itemkeys.member(team_id, user_id)] if user_id else [])
+    items = db.batch_get(keys)
+    team = next((i for i in items if i.get("entity") == "team"), None)
+    if team is None or team.get("status") != ACTIVE:
+        return None
+    return TeamView(team, [i for i in items if i.get("entity") == "member"])
+
+
+def load_teams(team_ids: list[str]) -> list[Team]:
+    views = (load_team(team_id) for team_id in dict.fromkeys(team_ids))
+    return [to_team(view) for view in views if view]
+
+
+def team_keys(team_id: str) -> list[dict]:
+    return list(db.query_all(itemkeys.team_keys_partition(team_id), index="GSI2"))
+
+
+def roles_of(user_id: str | None, team_ids: set[str]) -> dict[str, str]:
+    """The user's role in each of these teams (one BatchGetItem)."""
+    if not user_id or not team_ids:
+        return {}
+    items = db.batch_get([itemkeys.member(t, user_id) for t in team_ids])
+    return {i["team_id"]: i["role"] for i in items}
+
+
+# --- write fragments ---------------------------------------------------------------------
+
+def check_active(tx: db.Transaction, team_id: str) -> int:
+    return tx.check(itemkeys.team(team_id), "#status = :active", {":active": ACTIVE},
+                    names={"#status": "status"})
+
+
+def count_teams(tx: db.Transaction, delta: int) -> None:
+    shard = itemkeys.team_counter_shard(random.randrange(itemkeys.COUNTER_SHARDS))
+    tx.update(shard, "ADD team_count :d", values={":d": delta})
+
+
+def add_member(tx: db.Transaction, actor: Actor, item: dict) -> int:
+    index = tx.put(item, condition="attribute_not_exists(PK)")
+    audit.record(tx, actor, audit.CREATED, audit.MEMBERSHIP_TABLE,
+                 audit.membership_id(item["team_id"], item["user_id"]), None,
+                 member_public(item) | membership(item).model_dump())
+    return index
+
+
+def add_memberships_of_new_user(tx: db.Transaction, actor: Actor, user: dict,
+                                team_ids: list[str], now: str) -> list[tuple[int, str]]:
+    checks = []
+    for order, team_id in enumerate(dict.fromkeys(team_ids)):
+        checks.append((check_active(tx, team_id), team_id))
+        add_member(tx, actor, member_item(team_id, user["user_id"], user.get("user_email"),
+                                          "user", now, order))
+    return checks
+
+
+def add_member_deletion(tx: db.Transaction, actor: Actor | None, item: dict) -> None:
+    tx.delete(itemkeys.member(item["team_id"], item["user_id"]),
+              condition="attribute_exists(PK)")
+    audit.record(tx, actor, audit.DELETED, audit.MEMBERSHIP_TABLE,
+                 audit.membership_id(item["team_id"], item["user_id"]),
+                 member_public(item) | membership(item).model_dump(), None)

@@ -1,0 +1,435 @@
+"""`make dev`: every route of template.yaml on http://127.0.0.1:$PORT, backed by a local moto.
+
+Each HTTP request becomes the API Gateway HTTP API (payload 2.0) event Lambda would get, goes to
+that route's `lambda_handler`, and the handler's result goes back the way API Gateway returns it.
+
+    PORT=3000 .venv/bin/python -m tests.support.devserver
+
+Environment read: PORT (3000), AWS_ENDPOINT_URL (unset: a moto server is started on loopback),
+TABLE_NAME (teamledger), MASTER_KEY (unset: a random one, printed), AVAILABLE_TEAMS.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import importlib
+import json
+import logging
+import os
+import secrets
+import signal
+import socket
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Protocol
+
+import boto3
+from moto.server import ThreadedMotoServer
+
+from tests.support.apigw import api_gateway_sends_as_text, http_event, lambda_context
+from tests.support.template import REPO_ROOT, Route, create_table, load_template, routes
+
+DEFAULT_PORT = 3000
+DEFAULT_TABLE_NAME = "teamledger"
+HOST = "127.0.0.1"
+# API Gateway HTTP API refuses larger payloads with 413 before Lambda is called.
+MAX_BODY_BYTES = 10 * 1024 * 1024
+
+# Powertools keeps the current event on a class attribute (BaseRouter.current_event) and shares
+# Logger/Metrics state across the process, so two handlers running at once in one process would
+# read each other's requests. Lambda runs one invocation per execution environment at a time;
+# this lock gives the process the same rule. HTTP parsing and writing stay concurrent.
+_INVOCATION_LOCK = threading.Lock()
+
+access_log = logging.getLogger("teamledger.devserver")
+
+
+class BackgroundTask(Protocol):
+    """Something that runs beside the HTTP server (the stream poller, the reset schedule)."""
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+
+class RouteTable:
+    """The template's routes; each handler module is imported on its first request only."""
+
+    def __init__(self, route_list: list[Route]):
+        self._routes = {(route.method, route.path): route for route in route_list}
+        self._handlers: dict[Route, Callable[[dict, Any], Any]] = {}
+
+    def match(self, method: str, path: str) -> Route | None:
+        return self._routes.get((method, path)) or self._routes.get(("ANY", path))
+
+    def invoke(self, route: Route, event: dict) -> Any:
+        with _INVOCATION_LOCK:
+            handler = self._handlers.get(route)
+            if handler is None:
+                module = importlib.import_module(route.module)
+                handler = self._handlers[route] = getattr(module, route.handler)
+            return handler(event, lambda_context(function_name=route.function))
+
+
+def http_response(result: Any) -> tuple[int, list[tuple[str, str]], bytes]:
+    """What API Gateway makes of a Lambda result under payload format 2.0."""
+    if not (isinstance(result, dict) and "statusCode" in result):
+        # Without a statusCode, API Gateway sends the whole result as a 200 JSON body.
+        return 200, [("content-type", "application/json")], json.dumps(result).encode()
+    headers = [
+        (str(name), str(value))
+        for name, value in (result.get("headers") or {}).items()
+        if str(name).lower() != "content-length"
+    ]
+    headers += [("set-cookie", str(cookie)) for cookie in result.get("cookies") or []]
+    body = result.get("body") or ""
+    payload = base64.b64decode(body) if result.get("isBase64Encoded") else str(body).encode()
+    return int(result["statusCode"]), headers, payload
+
+
+def gateway_error(status: int, message: str) -> tuple[int, list[tuple[str, str]], bytes]:
+    """API Gateway's own error response, e.g. 404 `{"message":"Not Found"}`."""
+    body = json.dumps({"message": message}, separators=(",", ":")).encode()
+    return status, [("content-type", "application/json")], body
+
+
+class RequestTooLarge(Exception):
+    """The request body is over API Gateway's payload limit."""
+
+
+class ApiGatewayRequestHandler(BaseHTTPRequestHandler):
+    """One HTTP request -> one v2 event -> one handler invocation -> one HTTP response."""
+
+    protocol_version = "HTTP/1.1"
+    # Idle keep-alive connections close after this, so their threads do not pile up.
+    timeout = 60
+    server: ApiGatewayHttpServer
+
+    def do_request(self) -> None:
+        started = time.perf_counter()
+        path, _, raw_query = self.path.partition("?")
+        try:
+            body = self._read_body()
+        except RequestTooLarge:
+            self.close_connection = True
+            status, headers, payload = gateway_error(413, "Request Entity Too Large")
+        except ValueError:
+            self.close_connection = True
+            status, headers, payload = gateway_error(400, "Bad Request")
+        else:
+            status, headers, payload = self._dispatch(path, raw_query, body)
+        self._write_response(status, headers, payload)
+        # Path only: a query string may carry a raw key (/key/info?key=sk-...).
+        elapsed_ms = (time.perf_counter() - started) * 1000
+        access_log.info("%s %s %d %.1fms", self.command, path, status, elapsed_ms)
+
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = do_request
+
+    def _dispatch(
+        self, path: str, raw_query: str, body: bytes | None
+    ) -> tuple[int, list[tuple[str, str]], bytes]:
+        route = self.server.route_table.match(self.command, path)
+        if route is None:
+            return gateway_error(404, "Not Found")
+        # As on AWS: only text-like content types arrive as text, all others base64-encoded.
+        as_text = api_gateway_sends_as_text(self.headers.get("content-type"))
+        event = http_event(
+            self.command,
+            path,
+            headers=list(self.headers.items()),
+            query=raw_query,
+            body=body,
+            is_base64=not as_text,
+            source_ip=self.client_address[0],
+        )
+        event["routeKey"] = event["requestContext"]["routeKey"] = f"{route.method} {route.path}"
+        try:
+            return http_response(self.server.route_table.invoke(route, event))
+        except Exception:
+            # A Lambda error: API Gateway answers 500; the traceback is what CloudWatch would hold.
+            print(f"{route.function} failed:\n{traceback.format_exc()}", file=sys.stderr)
+            return gateway_error(500, "Internal Server Error")
+
+    def _read_body(self) -> bytes | None:
+        if self.headers.get("transfer-encoding", "").lower() == "chunked":
+            body = self._read_chunked_body()
+        else:
+            length = int(self.headers.get("content-length") or 0)
+            if length < 0:
+                raise ValueError("negative content-length")
+            if length > MAX_BODY_BYTES:
+                raise RequestTooLarge
+            body = self.rfile.read(length)
+        return body or None
+
+    def _read_chunked_body(self) -> bytes:
+        chunks: list[bytes] = []
+        size = 0
+        while chunk_size := int(self.rfile.readline().split(b";", 1)[0].strip(), 16):
+            size += chunk_size
+            if size > MAX_BODY_BYTES:
+                raise RequestTooLarge
+            chunks.append(self.rfile.read(chunk_size))
+            self.rfile.readline()
+        while self.rfile.readline().strip():
+            pass  # trailers
+        return b"".join(chunks)
+
+    def _write_response(self, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
+        self.send_response_only(status)
+        self.send_header("date", self.date_time_string())
+        self.send_header("content-length", str(len(body)))
+        self.send_header("apigw-requestid", secrets.token_urlsafe(12))
+        for name, value in headers:
+            self.send_header(name, value)
+        if self.close_connection:
+            self.send_header("connection", "close")
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        # The base class logs request lines (query strings, raw keys); do_request logs instead.
+        pass
+
+
+class ApiGatewayHttpServer(ThreadingHTTPServer):
+    """A threaded HTTP server that can also cut its open keep-alive connections on stop."""
+
+    daemon_threads = True
+    # The default backlog of 5 drops connections when 50 clients connect at once.
+    request_queue_size = 128
+
+    def __init__(self, address: tuple[str, int], route_table: RouteTable):
+        self.route_table = route_table
+        self._connections: set[socket.socket] = set()
+        self._connections_lock = threading.Lock()
+        super().__init__(address, ApiGatewayRequestHandler)
+
+    def process_request(self, request, client_address) -> None:
+        with self._connections_lock:
+            self._connections.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request) -> None:
+        with self._connections_lock:
+            self._connections.discard(request)
+        super().shutdown_request(request)
+
+    def close_open_connections(self) -> None:
+        with self._connections_lock:
+            connections = list(self._connections)
+        for connection in connections:
+            # A client may have closed it already.
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
+
+
+class DevServer:
+    """moto + the table + the HTTP server (+ background tasks), started and stopped together.
+
+    `start()` sets process-wide environment variables (AWS_ENDPOINT_URL, dummy credentials,
+    TABLE_NAME, MASTER_KEY, Powertools settings) because that is how the handlers read their
+    configuration; `stop()` puts back the values it replaced.
+    """
+
+    def __init__(
+        self,
+        port: int = DEFAULT_PORT,
+        master_key: str | None = None,
+        *,
+        own_moto: bool = False,
+    ):
+        self.port = port
+        self.master_key = master_key
+        self.master_key_generated = False
+        self.own_moto = own_moto
+        self.endpoint_url: str | None = None
+        self.table_name = DEFAULT_TABLE_NAME
+        # Issue 4 adds the stream poller, issue 5 the budget reset schedule.
+        self.background_tasks: list[BackgroundTask] = []
+        self._moto: ThreadedMotoServer | None = None
+        self._http: ApiGatewayHttpServer | None = None
+        self._serving = threading.Event()
+        self._replaced_env: dict[str, str | None] = {}
+
+    @property
+    def runs_moto(self) -> bool:
+        return self._moto is not None
+
+    @property
+    def base_url(self) -> str:
+        if self._http is None:
+            raise RuntimeError("the server is not started")
+        return f"http://{HOST}:{self._http.server_address[1]}"
+
+    def start(self) -> None:
+        template = load_template()
+        _put_layers_on_path(template)
+        self._start_dynamodb_endpoint()
+        self._configure_environment(template)
+        create_table(boto3.client("dynamodb"), self.table_name, template)
+        self._http = ApiGatewayHttpServer((HOST, self.port), RouteTable(routes(template)))
+        for task in self.background_tasks:
+            task.start()
+
+    def serve_forever(self) -> None:
+        if self._http is None:
+            raise RuntimeError("start() first")
+        self._serving.set()
+        self._http.serve_forever(poll_interval=0.2)
+
+    def stop(self) -> None:
+        for task in reversed(self.background_tasks):
+            task.stop()
+        if self._http is not None:
+            # shutdown() waits for serve_forever to return, so only call it when one runs.
+            if self._serving.is_set():
+                self._http.shutdown()
+            self._http.server_close()
+            self._http.close_open_connections()
+            self._http = None
+        if self._moto is not None:
+            self._moto.stop()
+            self._moto = None
+        self._restore_environment()
+
+    def _start_dynamodb_endpoint(self) -> None:
+        self.endpoint_url = None if self.own_moto else os.environ.get("AWS_ENDPOINT_URL")
+        if self.endpoint_url:
+            return
+        # moto's werkzeug server logs every call at INFO; keep the console for our access log.
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)
+        self._moto = ThreadedMotoServer(ip_address=HOST, port=0, verbose=False)
+        self._moto.start()
+        host, port = self._moto.get_host_and_port()
+        self.endpoint_url = f"http://{host}:{port}"
+        self._set_env("AWS_ENDPOINT_URL", self.endpoint_url)
+        for name, value in (
+            ("AWS_ACCESS_KEY_ID", "testing"),
+            ("AWS_SECRET_ACCESS_KEY", "testing"),
+            ("AWS_DEFAULT_REGION", "us-east-1"),
+            ("AWS_REGION", "us-east-1"),
+        ):
+            self._set_default_env(name, value)
+
+    def _configure_environment(self, template: dict) -> None:
+        self.table_name = os.environ.get("TABLE_NAME") or DEFAULT_TABLE_NAME
+        self._set_env("TABLE_NAME", self.table_name)
+        if not self.master_key:
+            self.master_key = os.environ.get("MASTER_KEY")
+        if not self.master_key:
+            self.master_key = "sk-" + secrets.token_urlsafe(32)
+            self.master_key_generated = True
+        self._set_env("MASTER_KEY", self.master_key)
+        # The functions' literal settings from the template (Refs are resolved above or absent).
+        for name, value in _global_function_environment(template).items():
+            self._set_default_env(name, value)
+        self._set_default_env("POWERTOOLS_TRACE_DISABLED", "true")
+        self._set_default_env("POWERTOOLS_METRICS_NAMESPACE", "TeamLedger")
+        self._set_default_env("POWERTOOLS_SERVICE_NAME", "teamledger")
+
+    def _set_default_env(self, name: str, value: str) -> None:
+        if name not in os.environ:
+            self._set_env(name, value)
+
+    def _set_env(self, name: str, value: str) -> None:
+        self._replaced_env.setdefault(name, os.environ.get(name))
+        os.environ[name] = value
+
+    def _restore_environment(self) -> None:
+        for name, value in self._replaced_env.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        self._replaced_env.clear()
+
+
+def _put_layers_on_path(template: dict) -> None:
+    # Lambda puts each layer's python/ on sys.path (/opt/python); SAM builds it from ContentUri.
+    for resource in template["Resources"].values():
+        if resource.get("Type") == "AWS::Serverless::LayerVersion":
+            layer_dir = str(REPO_ROOT / resource["Properties"]["ContentUri"])
+            if layer_dir not in sys.path:
+                sys.path.insert(0, layer_dir)
+
+
+def _global_function_environment(template: dict) -> dict[str, str]:
+    variables = (
+        template.get("Globals", {}).get("Function", {}).get("Environment", {}).get("Variables", {})
+    )
+    return {name: value for name, value in variables.items() if isinstance(value, str)}
+
+
+def start_in_thread(port: int = 0, master_key: str | None = None) -> tuple[str, Callable[[], None]]:
+    """Run the whole dev server in this process: returns (base_url, stop).
+
+    Starts a moto server of its own (whatever AWS_ENDPOINT_URL says) and the HTTP server on
+    `port` (0: a free one) in a daemon thread. It sets process-global environment variables
+    (AWS_ENDPOINT_URL, AWS credentials and region, TABLE_NAME, MASTER_KEY, POWERTOOLS_*) that
+    `stop()` restores. The layer caches its settings and clients per process, as Lambda does
+    per execution environment, so run one per test session (a session-scoped fixture).
+    """
+    server = DevServer(port=port, master_key=master_key, own_moto=True)
+    _configure_access_log()
+    try:
+        server.start()
+    except BaseException:
+        server.stop()
+        raise
+    thread = threading.Thread(target=server.serve_forever, name="devserver-http", daemon=True)
+    thread.start()
+
+    def stop() -> None:
+        server.stop()
+        thread.join(timeout=10)
+
+    return server.base_url, stop
+
+
+def _configure_access_log() -> None:
+    if not access_log.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
+        access_log.addHandler(handler)
+        access_log.setLevel(logging.INFO)
+        access_log.propagate = False
+
+
+def _print_banner(server: DevServer) -> None:
+    origin = "generated for this run" if server.master_key_generated else "from MASTER_KEY"
+    endpoint = f"{server.endpoint_url} (moto)" if server.runs_moto else server.endpoint_url
+    print(f"TeamLedger dev server on {server.base_url}", flush=True)
+    print(f"  master key: {server.master_key}   ({origin})", flush=True)
+    print(f"  table:      {server.table_name} at {endpoint}", flush=True)
+
+
+def main() -> int:
+    stop_requested = threading.Event()
+    for signal_number in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signal_number, lambda *_: stop_requested.set())
+    _configure_access_log()
+    server = DevServer(port=int(os.environ.get("PORT") or DEFAULT_PORT))
+    try:
+        server.start()
+    except OSError as error:
+        print(f"devserver: cannot start: {error}", file=sys.stderr)
+        server.stop()
+        return 1
+    _print_banner(server)
+    threading.Thread(target=server.serve_forever, name="devserver-http", daemon=True).start()
+    print("ready", flush=True)
+    while not stop_requested.wait(timeout=0.5):
+        pass
+    server.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

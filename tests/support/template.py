@@ -1,0 +1,120 @@
+"""template.yaml as data: the one source of truth for the table and the routes.
+
+The moto table of the tests and of `make dev` is created from the `Table` resource, and the
+dev server maps routes to handlers from the functions' HttpApi events, so neither can drift
+from what is deployed.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from botocore.exceptions import ClientError
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+class CloudFormationLoader(yaml.SafeLoader):
+    """SafeLoader that reads short-form intrinsics (`!Ref X`, `!Sub ...`) as their long form."""
+
+
+def _construct_intrinsic(loader: CloudFormationLoader, suffix: str, node: yaml.Node) -> Any:
+    if isinstance(node, yaml.ScalarNode):
+        value: Any = loader.construct_scalar(node)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)
+    if suffix in ("Ref", "Condition"):
+        return {suffix: value}
+    if suffix == "GetAtt" and isinstance(value, str):
+        value = value.split(".", 1)  # the long form takes [resource, attribute]
+    return {f"Fn::{suffix}": value}
+
+
+CloudFormationLoader.add_multi_constructor("!", _construct_intrinsic)
+
+
+def load_template(path: str | Path = "template.yaml") -> dict[str, Any]:
+    """The template at `path` (relative to the repo root) as plain dicts and lists."""
+    with open(REPO_ROOT / path, encoding="utf-8") as stream:
+        return yaml.load(stream, Loader=CloudFormationLoader)
+
+
+def table_definition(template: dict[str, Any]) -> dict[str, Any]:
+    """`create_table` kwargs (all but TableName) from the `Table` resource's Properties."""
+    props = template["Resources"]["Table"]["Properties"]
+    definition = {
+        key: copy.deepcopy(props[key])
+        for key in ("AttributeDefinitions", "KeySchema", "GlobalSecondaryIndexes", "BillingMode")
+        if key in props
+    }
+    if "StreamSpecification" in props:
+        definition["StreamSpecification"] = {
+            "StreamEnabled": True,
+            "StreamViewType": props["StreamSpecification"]["StreamViewType"],
+        }
+    return definition
+
+
+def create_table(client: Any, table_name: str, template: dict[str, Any] | None = None) -> dict:
+    """Create the table if it is missing, wait until ACTIVE, enable TTL; returns describe_table."""
+    template = template if template is not None else load_template()
+    try:
+        client.create_table(TableName=table_name, **table_definition(template))
+    except ClientError as error:
+        if error.response["Error"]["Code"] != "ResourceInUseException":
+            raise
+    client.get_waiter("table_exists").wait(
+        TableName=table_name, WaiterConfig={"Delay": 1, "MaxAttempts": 120}
+    )
+    ttl = template["Resources"]["Table"]["Properties"].get("TimeToLiveSpecification")
+    if ttl and ttl.get("Enabled"):
+        try:
+            client.update_time_to_live(
+                TableName=table_name,
+                TimeToLiveSpecification={"AttributeName": ttl["AttributeName"], "Enabled": True},
+            )
+        except ClientError as error:
+            # DynamoDB refuses to enable TTL twice; already set is what we want.
+            if error.response["Error"]["Code"] != "ValidationException":
+                raise
+    return client.describe_table(TableName=table_name)["Table"]
+
+
+@dataclass(frozen=True)
+class Route:
+    function: str  # logical id, e.g. TeamNewFunction
+    method: str  # upper case, e.g. POST
+    path: str  # e.g. /team/new
+    module: str  # e.g. functions.team_new.app
+    handler: str  # e.g. lambda_handler
+
+
+def routes(template: dict[str, Any]) -> list[Route]:
+    """Every HttpApi event of every function, in template order."""
+    defaults = template.get("Globals", {}).get("Function", {})
+    found = []
+    for logical_id, resource in template["Resources"].items():
+        if resource.get("Type") != "AWS::Serverless::Function":
+            continue
+        props = {**defaults, **resource.get("Properties", {})}
+        handler_module, handler = props["Handler"].rsplit(".", 1)
+        package = ".".join(Path(props["CodeUri"]).parts)
+        for event in props.get("Events", {}).values():
+            if event.get("Type") != "HttpApi":
+                continue
+            found.append(
+                Route(
+                    function=logical_id,
+                    method=event["Properties"]["Method"].upper(),
+                    path=event["Properties"]["Path"],
+                    module=f"{package}.{handler_module}",
+                    handler=handler,
+                )
+            )
+    return found
