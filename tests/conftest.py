@@ -2,38 +2,20 @@
 table built from template.yaml, and a client that calls route handlers with the API Gateway
 HTTP API v2 events they receive in AWS."""
 
-import importlib
-import json
 import os
-import secrets
-import uuid
-from dataclasses import dataclass
-from typing import Any
 
 import pytest
 
-MASTER_KEY = "sk-master-" + secrets.token_urlsafe(24)
+from tests.support.client import MASTER_KEY, Api
+
 TABLE = "teamledger-test"
-
-
-@dataclass
-class Reply:
-    status: int
-    body: Any
-    headers: dict
-
-    def __repr__(self) -> str:
-        return f"Reply({self.status}, {self.body!r})"
 
 
 @pytest.fixture(scope="session")
 def moto_endpoint():
-    from moto.server import ThreadedMotoServer
+    from tests.support import moto_server
 
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    endpoint = f"http://{host}:{port}"
+    server, endpoint = moto_server.start()
     os.environ.update({
         "AWS_ENDPOINT_URL": endpoint, "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1",
@@ -48,53 +30,6 @@ def moto_endpoint():
     create_table(boto3.client("dynamodb"), TABLE)
     yield endpoint
     server.stop()
-
-
-class Api:
-    """Calls the route's own handler module with a real v2 event, as API Gateway would."""
-
-    def __init__(self):
-        from tests.support.template import load_template, routes
-
-        self.routes = {(r.method, r.path): r for r in routes(load_template())}
-
-    def call(self, method: str, path: str, *, key: str | None = MASTER_KEY, body: Any = None,
-             query: Any = None, headers: dict | None = None, raw_body: Any = None) -> Reply:
-        from tests.support.apigw import http_event, lambda_context
-
-        route = self.routes[(method, path)]
-        all_headers = dict(headers or {})
-        if key is not None:
-            all_headers.setdefault("authorization", f"Bearer {key}")
-        event = http_event(method, path, headers=all_headers, query=query,
-                           body=raw_body if raw_body is not None else body)
-        handler = getattr(importlib.import_module(route.module), route.handler)
-        result = handler(event, lambda_context(route.function))
-        text = result.get("body") or "null"
-        return Reply(result["statusCode"], json.loads(text), result.get("headers") or {})
-
-    def get(self, path: str, **kwargs) -> Reply:
-        return self.call("GET", path, **kwargs)
-
-    def post(self, path: str, body: Any = None, **kwargs) -> Reply:
-        return self.call("POST", path, body=body, **kwargs)
-
-    # --- conveniences that make tests read like the flows they check ----------------------
-
-    def ok(self, reply: Reply) -> Any:
-        assert reply.status == 200, reply
-        return reply.body
-
-    def new_user(self, role: str = "internal_user", **fields) -> dict:
-        body = {"user_id": f"user-{uuid.uuid4().hex[:10]}", "user_role": role} | fields
-        return self.ok(self.post("/user/new", body))
-
-    def new_team(self, key: str = MASTER_KEY, **fields) -> dict:
-        return self.ok(self.post("/team/new", {"team_alias": f"team-{uuid.uuid4().hex[:6]}"}
-                                 | fields, key=key))
-
-    def new_key(self, key: str = MASTER_KEY, **fields) -> dict:
-        return self.ok(self.post("/key/generate", fields, key=key))
 
 
 @pytest.fixture(scope="session")

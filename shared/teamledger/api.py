@@ -1,8 +1,9 @@
 """The resolver every route function uses, and the one place errors become HTTP.
 
 Authentication runs before Powertools' request validation, because API.md orders the checks
-401, then 422. Bodies are screened before any parser sees them: too large (413), not UTF-8 or
-not JSON or nested too deep (422) — never a 500.
+401, then 422. Bodies are screened before any parser sees them: too large (413), not UTF-8,
+not JSON, not a JSON object or nested too deep (422) — never a 500. A GET's body is dropped
+unread.
 """
 
 import base64
@@ -21,6 +22,8 @@ from teamledger.limits import MAX_DEPTH
 
 MAX_BODY_BYTES = 1024 * 1024
 CHANGED_BY_HEADER = "litellm-changed-by"
+# A body on these has no meaning: it is dropped unread, as LiteLLM (FastAPI) ignores it.
+BODILESS_METHODS = ("GET", "HEAD")
 
 logger = Logger()
 tracer = Tracer()
@@ -98,6 +101,9 @@ def screen_body(event: dict) -> None:
         raise InvalidBody(f"Request body is not valid JSON: {error}") from error
     if _depth(parsed) > MAX_DEPTH:
         raise InvalidBody(f"Request body is nested deeper than {MAX_DEPTH} levels")
+    # Every body of API.md is an object. Powertools would read a list as its first element.
+    if not isinstance(parsed, dict):
+        raise InvalidBody("Request body must be a JSON object")
     event["body"], event["isBase64Encoded"] = text, False
     # curl -d sends form content-type; a JSON body is JSON whatever the header says.
     event.setdefault("headers", {})["content-type"] = "application/json"
@@ -109,7 +115,11 @@ def _admit(event: dict, public: bool) -> Actor | None:
     if not public:
         caller = authenticate(headers.get("authorization"))
         actor = Actor(caller, headers.get(CHANGED_BY_HEADER) or caller.user_id)
-    screen_body(event)
+    method = ((event.get("requestContext") or {}).get("http") or {}).get("method", "")
+    if method.upper() in BODILESS_METHODS:
+        event["body"], event["isBase64Encoded"] = None, False
+    else:
+        screen_body(event)
     return actor
 
 

@@ -75,7 +75,7 @@ def generate_key(actor: Actor, request: KeyGenerateRequest) -> GeneratedKey:
         authorize(caller, Action.KEY_GENERATE, relations={Relation.SELF})
     limits.check_numbers(request)
     period = limits.parse_duration(request.budget_duration)
-    lifetime = limits.parse_duration(request.duration)
+    lifetime = limits.parse_duration(request.duration, "duration")
     now = utcnow()
     stamp = to_iso(now)
     tx = db.Transaction()

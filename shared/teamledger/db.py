@@ -4,6 +4,7 @@ botocore is used directly (no boto3 resource layer) because it is what a cold st
 """
 
 import math
+import uuid
 from collections.abc import Iterator
 from decimal import Decimal
 from functools import lru_cache
@@ -221,8 +222,11 @@ class Transaction:
     def commit(self) -> None:
         if not self.items:
             return
+        # The token makes botocore's own retries (after a timeout, say) idempotent: a commit
+        # that landed is not applied again, nor reported as a failed condition.
+        request = {"TransactItems": self.items, "ClientRequestToken": str(uuid.uuid4())}
         try:
-            _call("transact_write_items", {"TransactItems": self.items})
+            _call("transact_write_items", request)
         except ClientError as error:
             if error.response["Error"]["Code"] == "TransactionCanceledException":
                 reasons = error.response.get("CancellationReasons") or []

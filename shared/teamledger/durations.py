@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 
 from teamledger.errors import BadRequest
 
-_PATTERN = re.compile(r"^([0-9]{1,7})(s|m|h|d|w|mo)$")
+_PATTERN = re.compile(r"([0-9]{1,7})(s|m|h|d|w|mo)")
 _SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _MAX_MONTHS = 100 * 12
 _MAX_SECONDS = 100 * 366 * 86400
@@ -31,16 +31,17 @@ class BudgetPeriod:
     unit: str
 
     @classmethod
-    def parse(cls, text: str) -> "BudgetPeriod":
-        match = _PATTERN.match(text) if isinstance(text, str) else None
+    def parse(cls, text: str, field: str = "budget_duration") -> "BudgetPeriod":
+        # fullmatch: with match, `$` would also accept a trailing newline ("1d\n").
+        match = _PATTERN.fullmatch(text) if isinstance(text, str) else None
         if not match:
             raise BadRequest(
-                f"Invalid budget_duration {text!r}: use a number and one of s, m, h, d, w, mo "
+                f"Invalid {field} {text!r}: use a number and one of s, m, h, d, w, mo "
                 "(e.g. 30s, 1h, 7d, 1mo)"
             )
         period = cls(int(match.group(1)), match.group(2))
         if period.count < 1 or period.too_long():
-            raise BadRequest(f"Invalid budget_duration {text!r}: must be between 1s and 100 years")
+            raise BadRequest(f"Invalid {field} {text!r}: must be between 1s and 100 years")
         return period
 
     def too_long(self) -> bool:

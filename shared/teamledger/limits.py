@@ -16,9 +16,11 @@ def check_budget(name: str, value: float | None) -> None:
         raise BadRequest(f"{name} must be a finite number between 0 and {MAX_AMOUNT:.0e}")
 
 
-def check_limit(name: str, value: int | None) -> None:
-    if value is not None and not 0 <= value <= MAX_LIMIT:
-        raise BadRequest(f"{name} must be between 0 and {MAX_LIMIT}")
+def check_limit(name: str, value: float | None) -> None:
+    """Limits arrive as numbers (so NaN is a 400 as API.md says) and must be whole."""
+    if value is not None and not (math.isfinite(value) and value == int(value)
+                                  and 0 <= value <= MAX_LIMIT):
+        raise BadRequest(f"{name} must be a whole number between 0 and {MAX_LIMIT}")
 
 
 def check_numbers(request: Any, budgets: tuple[str, ...] = ("max_budget",),
@@ -32,8 +34,9 @@ def check_numbers(request: Any, budgets: tuple[str, ...] = ("max_budget",),
             check_limit(name, getattr(request, name))
 
 
-def parse_duration(text: str | None) -> BudgetPeriod | None:
-    return None if text is None else BudgetPeriod.parse(text)
+def parse_duration(text: str | None, field: str = "budget_duration") -> BudgetPeriod | None:
+    """`field` names the request field in the 400, so the caller knows which one is wrong."""
+    return None if text is None else BudgetPeriod.parse(text, field)
 
 
 def storable_json(value: Any, depth: int = 0) -> Any:

@@ -16,6 +16,8 @@ Id = Annotated[str, StringConstraints(min_length=1, max_length=256,
 Email = Annotated[str, StringConstraints(min_length=3, max_length=320,
                                          pattern=r"^[^\s@]+@[^\s@]+$")]
 Name = Annotated[str, StringConstraints(min_length=1, max_length=512)]
+# int first: whole numbers stay ints; NaN, fractions and the like reach limits.check_limit (400).
+Limit = int | float
 Metadata = Annotated[dict[str, Any], AfterValidator(storable_json)]
 UserRole = Literal["proxy_admin", "proxy_admin_viewer", "internal_user", "internal_user_viewer"]
 TeamRole = Literal["admin", "user"]
@@ -37,9 +39,9 @@ class TeamNewRequest(Request):
     organization_id: Id | None = None
     members_with_roles: list[Member] = Field(default_factory=list, max_length=20)
     metadata: Metadata | None = None
-    tpm_limit: int | None = None
-    rpm_limit: int | None = None
-    max_parallel_requests: int | None = None
+    tpm_limit: Limit | None = None
+    rpm_limit: Limit | None = None
+    max_parallel_requests: Limit | None = None
     max_budget: float | None = None
     budget_duration: Text | None = None
     models: list[Name] = Field(default_factory=list, max_length=1000)
@@ -54,9 +56,9 @@ class TeamUpdateRequest(Request):
     team_alias: Text | None = None
     organization_id: Id | None = None
     metadata: Metadata | None = None
-    tpm_limit: int | None = None
-    rpm_limit: int | None = None
-    max_parallel_requests: int | None = None
+    tpm_limit: Limit | None = None
+    rpm_limit: Limit | None = None
+    max_parallel_requests: Limit | None = None
     max_budget: float | None = None
     budget_duration: Text | None = None
     models: list[Name] | None = Field(default=None, max_length=1000)
@@ -144,14 +146,14 @@ class Team(Response):
     members: list[str] = Field(default_factory=list)
     members_with_roles: list[MemberOut] = Field(default_factory=list)
     metadata: dict[str, Any] = Field(default_factory=dict)
-    tpm_limit: int | None = None
-    rpm_limit: int | None = None
+    tpm_limit: Limit | None = None
+    rpm_limit: Limit | None = None
     max_budget: float | None = None
     budget_duration: str | None = None
     models: list[str] = Field(default_factory=list)
     blocked: bool = False
     spend: float = 0.0
-    max_parallel_requests: int | None = None
+    max_parallel_requests: Limit | None = None
     budget_reset_at: str | None = None
     model_id: int | None = None
     litellm_model_table: ModelTable | None = None

@@ -52,6 +52,7 @@ def resolve_members(members: list[Member]) -> list[ResolvedMember]:
     An email with no user gets a new id; an email shared by two users is ambiguous (400).
     """
     ids: list[tuple[Member, str]] = []
+    new_ids: dict[str, str] = {}  # an email listed twice is one new user, so listed twice
     for member in members:
         if member.user_id:
             ids.append((member, member.user_id))
@@ -62,11 +63,12 @@ def resolve_members(members: list[Member]) -> list[ResolvedMember]:
         if len(matches) > 1:
             raise BadRequest(f"More than one user has the email {member.user_email}; "
                              "pass the member's user_id instead")
-        ids.append((member, matches[0]["user_id"] if matches else str(uuid.uuid4())))
+        ids.append((member, matches[0]["user_id"] if matches else new_ids.setdefault(
+            member.user_email.lower(), str(uuid.uuid4()))))
     seen = [user_id for _, user_id in ids]
-    duplicate = next((u for u in seen if seen.count(u) > 1), None)
+    duplicate = next((m for m, u in ids if seen.count(u) > 1), None)
     if duplicate:
-        raise BadRequest(f"User {duplicate} is listed twice")
+        raise BadRequest(f"User {duplicate.user_id or duplicate.user_email} is listed twice")
     stored = {u["user_id"]: u for u in db.batch_get([itemkeys.user(u) for u in seen])}
     return [ResolvedMember(user_id, member.user_email or stored.get(user_id, {}).get(
         "user_email"), member.role, stored.get(user_id)) for member, user_id in ids]

@@ -29,8 +29,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Protocol
 
 import boto3
-from moto.server import ThreadedMotoServer
 
+from tests.support import moto_server
 from tests.support.apigw import api_gateway_sends_as_text, http_event, lambda_context
 from tests.support.template import REPO_ROOT, Route, create_table, load_template, routes
 
@@ -39,6 +39,11 @@ DEFAULT_TABLE_NAME = "teamledger"
 HOST = "127.0.0.1"
 # API Gateway HTTP API refuses larger payloads with 413 before Lambda is called.
 MAX_BODY_BYTES = 10 * 1024 * 1024
+
+# Connection-level headers end at API Gateway; the integration never sees them.
+HOP_BY_HOP_HEADERS = frozenset(
+    {"connection", "keep-alive", "transfer-encoding", "te", "upgrade", "expect", "trailer"}
+)
 
 # Powertools keeps the current event on a class attribute (BaseRouter.current_event) and shares
 # Logger/Metrics state across the process, so two handlers running at once in one process would
@@ -65,7 +70,7 @@ class RouteTable:
         self._handlers: dict[Route, Callable[[dict, Any], Any]] = {}
 
     def match(self, method: str, path: str) -> Route | None:
-        return self._routes.get((method, path)) or self._routes.get(("ANY", path))
+        return self._routes.get((method, path))
 
     def invoke(self, route: Route, event: dict) -> Any:
         with _INVOCATION_LOCK:
@@ -141,13 +146,16 @@ class ApiGatewayRequestHandler(BaseHTTPRequestHandler):
         event = http_event(
             self.command,
             path,
-            headers=list(self.headers.items()),
+            headers=[
+                (name, value)
+                for name, value in self.headers.items()
+                if name.lower() not in HOP_BY_HOP_HEADERS
+            ],
             query=raw_query,
             body=body,
             is_base64=not as_text,
             source_ip=self.client_address[0],
         )
-        event["routeKey"] = event["requestContext"]["routeKey"] = f"{route.method} {route.path}"
         try:
             return http_response(self.server.route_table.invoke(route, event))
         except Exception:
@@ -253,7 +261,7 @@ class DevServer:
         self.table_name = DEFAULT_TABLE_NAME
         # Issue 4 adds the stream poller, issue 5 the budget reset schedule.
         self.background_tasks: list[BackgroundTask] = []
-        self._moto: ThreadedMotoServer | None = None
+        self._moto: moto_server.ThreadedMotoServer | None = None
         self._http: ApiGatewayHttpServer | None = None
         self._serving = threading.Event()
         self._replaced_env: dict[str, str | None] = {}
@@ -305,10 +313,7 @@ class DevServer:
             return
         # moto's werkzeug server logs every call at INFO; keep the console for our access log.
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
-        self._moto = ThreadedMotoServer(ip_address=HOST, port=0, verbose=False)
-        self._moto.start()
-        host, port = self._moto.get_host_and_port()
-        self.endpoint_url = f"http://{host}:{port}"
+        self._moto, self.endpoint_url = moto_server.start()
         self._set_env("AWS_ENDPOINT_URL", self.endpoint_url)
         for name, value in (
             ("AWS_ACCESS_KEY_ID", "testing"),

@@ -4,6 +4,7 @@ import base64
 import json
 import re
 
+from aws_lambda_powertools.logging.lambda_context import build_lambda_context_model
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 
 from tests.support.apigw import api_gateway_sends_as_text, http_event, lambda_context
@@ -90,17 +91,15 @@ def test_a_dict_body_is_sent_as_json_with_its_content_type():
 
 
 def test_a_given_content_type_is_kept_for_a_dict_body():
-    event = http_event(
-        "POST", "/team/new", headers={"Content-Type": "text/plain"}, body={"a": 1}
-    )
+    event = http_event("POST", "/team/new", headers={"Content-Type": "text/plain"}, body={"a": 1})
 
     assert event["headers"]["content-type"] == "text/plain"
 
 
 def test_utf8_bytes_arrive_as_text():
-    event = http_event("POST", "/team/new", body="{\"team_alias\": \"é\"}".encode())
+    event = http_event("POST", "/team/new", body='{"team_alias": "é"}'.encode())
 
-    assert event["body"] == "{\"team_alias\": \"é\"}"
+    assert event["body"] == '{"team_alias": "é"}'
     assert event["isBase64Encoded"] is False
 
 
@@ -184,3 +183,4 @@ def test_lambda_context_has_what_powertools_reads():
     assert context.log_group_name == "/aws/lambda/TeamNewFunction"
     assert context.log_stream_name
     assert context.get_remaining_time_in_millis() == 10_000
+    assert build_lambda_context_model(context).function_request_id == context.aws_request_id

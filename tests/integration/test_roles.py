@@ -1,0 +1,155 @@
+"""API.md's role table for the foundation routes, as one matrix: route x target x caller.
+
+Keys are real: users from /user/new, keys from /key/generate. Each row lists the status every
+kind of caller gets, in the order of CALLERS.
+"""
+
+import uuid
+
+import pytest
+
+from tests.support.client import MASTER_KEY
+
+CALLERS = ("master", "admin", "viewer", "team_admin", "member", "team_key", "other_user",
+           "user_viewer", "no_identity")
+USER_ROLES = {"admin": "proxy_admin", "viewer": "proxy_admin_viewer",
+              "team_admin": "internal_user", "member": "internal_user",
+              "other_user": "internal_user", "user_viewer": "internal_user_viewer"}
+
+
+class World:
+    """Every kind of caller, a team they share, a team and a user they don't."""
+
+    def __init__(self, api):
+        self.api = api
+        self.keys = {"master": MASTER_KEY}
+        self.user_ids = {"master": "default_user_id"}
+        for caller, role in USER_ROLES.items():
+            user = api.new_user(role)
+            self.keys[caller], self.user_ids[caller] = user["key"], user["user_id"]
+        self.team = self.own_team()
+        self.other_team = api.new_team()["team_id"]
+        self.keys["team_key"] = api.new_key(team_id=self.team)["key"]
+        self.keys["no_identity"] = api.new_key()["key"]
+        self.bystander = api.new_user()
+
+    def own_team(self) -> str:
+        return self.api.new_team(members_with_roles=[
+            {"user_id": self.user_ids["team_admin"], "role": "admin"},
+            {"user_id": self.user_ids["member"], "role": "user"}])["team_id"]
+
+    def own_key(self, caller: str) -> str:
+        """A key the caller owns (a fresh one; callers without a user get a stranger's)."""
+        user_id = self.user_ids.get(caller) if caller != "master" else None
+        return self.api.new_key(user_id=user_id or self.bystander["user_id"])["token"]
+
+
+@pytest.fixture(scope="module")
+def world(api):
+    return World(api)
+
+
+def unknown() -> str:
+    return f"unknown-{uuid.uuid4().hex[:8]}"
+
+
+# (id, method, path, request(world, caller) -> {"body"|"query": ...}, statuses by CALLERS)
+MATRIX = [
+    ("team_new", "POST", "/team/new", lambda w, c: {"body": {"team_alias": "m"}},
+     "200 200 403 403 403 403 403 403 403"),
+    ("team_info own", "GET", "/team/info", lambda w, c: {"query": {"team_id": w.team}},
+     "200 200 200 200 200 200 403 403 403"),
+    ("team_info other", "GET", "/team/info", lambda w, c: {"query": {"team_id": w.other_team}},
+     "200 200 200 403 403 403 403 403 403"),
+    ("team_info unknown", "GET", "/team/info", lambda w, c: {"query": {"team_id": unknown()}},
+     "404 404 404 403 403 403 403 403 403"),
+    ("team_list all", "GET", "/team/list", lambda w, c: {},
+     "200 200 200 401 401 401 401 401 401"),
+    ("team_list self", "GET", "/team/list",
+     lambda w, c: {"query": {"user_id": w.user_ids.get(c, w.bystander["user_id"])}},
+     "200 200 200 200 200 401 200 200 401"),
+    ("team_list someone else", "GET", "/team/list",
+     lambda w, c: {"query": {"user_id": w.bystander["user_id"]}},
+     "200 200 200 401 401 401 401 401 401"),
+    ("user_new", "POST", "/user/new", lambda w, c: {"body": {}},
+     "200 200 403 403 403 403 403 403 403"),
+    ("user_info self", "GET", "/user/info", lambda w, c: {"query": {}},
+     "200 200 200 200 200 403 200 200 403"),
+    ("user_info someone else", "GET", "/user/info",
+     lambda w, c: {"query": {"user_id": w.bystander["user_id"]}},
+     "200 200 200 403 403 403 403 403 403"),
+    ("user_info unknown", "GET", "/user/info", lambda w, c: {"query": {"user_id": unknown()}},
+     "404 404 404 403 403 403 403 403 403"),
+    ("key_generate self", "POST", "/key/generate", lambda w, c: {"body": {}},
+     "200 200 403 200 200 403 200 403 403"),
+    ("key_generate own team", "POST", "/key/generate", lambda w, c: {"body": {"team_id": w.team}},
+     "200 200 403 200 403 403 403 403 403"),
+    ("key_generate other team", "POST", "/key/generate",
+     lambda w, c: {"body": {"team_id": w.other_team}},
+     "200 200 403 403 403 403 403 403 403"),
+    ("key_generate unknown team", "POST", "/key/generate",
+     lambda w, c: {"body": {"team_id": unknown()}},
+     "404 404 403 403 403 403 403 403 403"),
+    ("key_generate for someone else", "POST", "/key/generate",
+     lambda w, c: {"body": {"user_id": w.bystander["user_id"]}},
+     "200 200 403 403 403 403 403 403 403"),
+    ("key_info own", "GET", "/key/info", lambda w, c: {"query": {"key": w.own_key(c)}},
+     "200 200 200 200 200 403 200 200 403"),
+    ("key_info someone else's", "GET", "/key/info",
+     lambda w, c: {"query": {"key": w.own_key("bystander")}},
+     "200 200 200 403 403 403 403 403 403"),
+    ("key_info unknown", "GET", "/key/info", lambda w, c: {"query": {"key": "0" * 64}},
+     "404 404 404 403 403 403 403 403 403"),
+    ("key_delete own", "POST", "/key/delete", lambda w, c: {"body": {"keys": [w.own_key(c)]}},
+     "200 200 403 200 200 403 200 403 403"),
+    ("key_delete someone else's", "POST", "/key/delete",
+     lambda w, c: {"body": {"keys": [w.own_key("bystander")]}},
+     "200 200 403 403 403 403 403 403 403"),
+    ("key_delete own team's key", "POST", "/key/delete",
+     lambda w, c: {"body": {"keys": [w.api.new_key(team_id=w.team)["token"]]}},
+     "200 200 403 200 403 403 403 403 403"),
+    ("key_delete unknown", "POST", "/key/delete", lambda w, c: {"body": {"keys": ["0" * 64]}},
+     "404 404 403 403 403 403 403 403 403"),
+]
+for route in ("update", "block", "unblock"):
+    path = f"/team/{route}"
+    extra = {"team_alias": "changed"} if route == "update" else {}
+    MATRIX += [
+        (f"team_{route} own", "POST", path,
+         lambda w, c, extra=extra: {"body": {"team_id": w.own_team()} | extra},
+         "200 200 403 200 403 403 403 403 403"),
+        (f"team_{route} other", "POST", path,
+         lambda w, c, extra=extra: {"body": {"team_id": w.api.new_team()["team_id"]} | extra},
+         "200 200 403 403 403 403 403 403 403"),
+        (f"team_{route} unknown", "POST", path,
+         lambda w, c, extra=extra: {"body": {"team_id": unknown()} | extra},
+         "404 404 403 403 403 403 403 403 403"),
+    ]
+MATRIX += [
+    ("team_delete own", "POST", "/team/delete",
+     lambda w, c: {"body": {"team_ids": [w.own_team()]}},
+     "200 200 403 200 403 403 403 403 403"),
+    ("team_delete other", "POST", "/team/delete",
+     lambda w, c: {"body": {"team_ids": [w.api.new_team()["team_id"]]}},
+     "200 200 403 403 403 403 403 403 403"),
+    ("team_delete own and other", "POST", "/team/delete",
+     lambda w, c: {"body": {"team_ids": [w.own_team(), w.api.new_team()["team_id"]]}},
+     "200 200 403 403 403 403 403 403 403"),
+    ("team_delete unknown", "POST", "/team/delete",
+     lambda w, c: {"body": {"team_ids": [unknown()]}},
+     "404 404 403 403 403 403 403 403 403"),
+]
+
+CASES = [
+    pytest.param(method, path, request, caller, int(status), id=f"{name} | {caller}")
+    for name, method, path, request, statuses in MATRIX
+    for caller, status in zip(CALLERS, statuses.split(), strict=True)
+]
+
+
+@pytest.mark.parametrize(("method", "path", "request_for", "caller", "expected"), CASES)
+def test_role_table(api, world, method, path, request_for, caller, expected):
+    reply = api.call(method, path, key=world.keys[caller], **request_for(world, caller))
+    assert reply.status == expected, reply
+    if expected != 200:
+        assert reply.body["detail"]["error"]
