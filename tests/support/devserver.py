@@ -309,12 +309,12 @@ class DevServer:
 
     def _start_dynamodb_endpoint(self) -> None:
         self.endpoint_url = None if self.own_moto else os.environ.get("AWS_ENDPOINT_URL")
-        if self.endpoint_url:
-            return
-        # moto's werkzeug server logs every call at INFO; keep the console for our access log.
-        logging.getLogger("werkzeug").setLevel(logging.WARNING)
-        self._moto, self.endpoint_url = moto_server.start()
-        self._set_env("AWS_ENDPOINT_URL", self.endpoint_url)
+        if not self.endpoint_url:
+            # moto's werkzeug server logs every call at INFO; keep the console for our log.
+            logging.getLogger("werkzeug").setLevel(logging.WARNING)
+            self._moto, self.endpoint_url = moto_server.start()
+            self._set_env("AWS_ENDPOINT_URL", self.endpoint_url)
+        # A local endpoint needs some region and credentials; a machine may have none set.
         for name, value in (
             ("AWS_ACCESS_KEY_ID", "testing"),
             ("AWS_SECRET_ACCESS_KEY", "testing"),

@@ -1,0 +1,76 @@
+"""The service as a LiteLLM client sees it: real HTTP against `make dev`'s server."""
+
+import json
+import shutil
+import subprocess
+import urllib.error
+import urllib.request
+
+import pytest
+
+
+def call(server, method: str, path: str, body=None, key: str | None = None, headers=None):
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(server.url + path, data=data, method=method, headers={
+        "content-type": "application/json",
+        "authorization": f"Bearer {key or server.master_key}", **(headers or {})})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+@pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
+def test_curl_team_new_with_the_master_key_answers_200(dev_server):
+    # As the README shows it: curl -d with no content-type header at all
+    result = subprocess.run(
+        ["curl", "-s", "-o", "-", "-w", "\n%{http_code}", "-X", "POST",
+         f"{dev_server.url}/team/new", "-H", f"Authorization: Bearer {dev_server.master_key}",
+         "-d", '{"team_alias": "curl-team", "models": ["gpt-4o"]}'],
+        capture_output=True, text=True, timeout=30, check=True)
+    body, status = result.stdout.rsplit("\n", 1)
+    assert status == "200", result.stdout
+    team = json.loads(body)
+    assert team["team_alias"] == "curl-team"
+    assert team["members_with_roles"][0] == {
+        "user_id": "default_user_id", "user_email": None, "role": "admin"}
+
+
+def test_litellm_team_flow_over_http(dev_server):
+    status, user = call(dev_server, "POST", "/user/new", {"user_email": "e2e@example.com"})
+    assert status == 200
+    status, team = call(dev_server, "POST", "/team/new", {
+        "team_alias": "e2e", "members_with_roles": [{"user_id": user["user_id"]}],
+        "models": ["gpt-4o"]})
+    assert status == 200
+    team_id = team["team_id"]
+
+    status, key = call(dev_server, "POST", "/key/generate", {"team_id": team_id})
+    assert status == 200
+    status, info = call(dev_server, "GET", f"/team/info?team_id={team_id}", key=key["key"])
+    assert status == 200 and [k["token"] for k in info["keys"]] == [key["token"]]
+
+    status, updated = call(dev_server, "POST", "/team/update",
+                           {"team_id": team_id, "team_alias": "e2e-renamed"},
+                           headers={"litellm-changed-by": "alice"})
+    assert status == 200 and updated["data"]["team_alias"] == "e2e-renamed"
+
+    status, _ = call(dev_server, "POST", "/team/block", {"team_id": team_id})
+    assert status == 200
+    assert call(dev_server, "GET", f"/team/info?team_id={team_id}", key=key["key"])[0] == 401
+
+    status, deleted = call(dev_server, "POST", "/team/delete", {"team_ids": [team_id]})
+    assert status == 200 and deleted == {"deleted_teams": [team_id]}
+    assert call(dev_server, "GET", f"/team/info?team_id={team_id}")[0] == 404
+    status, info = call(dev_server, "GET", f"/user/info?user_id={user['user_id']}")
+    assert status == 200 and info["user_info"]["teams"] == []
+
+
+def test_the_raw_master_key_and_raw_keys_never_reach_the_log(dev_server):
+    _, key = call(dev_server, "POST", "/key/generate", {})
+    call(dev_server, "GET", f"/key/info?key={key['key']}")
+    call(dev_server, "GET", "/team/info?team_id=nope", key=key["key"])
+    log = dev_server.log()
+    assert key["key"] not in log
+    assert dev_server.master_key not in log.split("ready", 1)[-1]
