@@ -11,6 +11,7 @@ class Settings:
     master_key: str | None
     master_key_secret_name: str | None
     available_teams: frozenset[str]
+    dynamodb_endpoint: str | None = None
 
     @classmethod
     def from_environment(cls) -> "Settings":
@@ -23,6 +24,7 @@ class Settings:
             master_key=os.environ.get("MASTER_KEY") or None,
             master_key_secret_name=os.environ.get("MASTER_KEY_SECRET_NAME") or None,
             available_teams=frozenset(t.strip() for t in teams.split(",") if t.strip()),
+            dynamodb_endpoint=os.environ.get("DYNAMODB_ENDPOINT") or None,
         )
 
 

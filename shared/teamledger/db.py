@@ -24,7 +24,8 @@ MAX_TRANSACTION_ITEMS = 100
 def client():
     config = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=2,
                     read_timeout=5, tcp_keepalive=True)
-    return botocore.session.get_session().create_client("dynamodb", config=config)
+    return botocore.session.get_session().create_client(
+        "dynamodb", endpoint_url=settings().dynamodb_endpoint, config=config)
 
 
 def table_name() -> str:
