@@ -17,6 +17,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValida
 from aws_lambda_powertools.metrics import MetricUnit
 
 from teamledger.auth import Actor, authenticate
+from teamledger.db import TransactionCancelled
 from teamledger.errors import InvalidBody, PayloadTooLarge, ServiceError
 from teamledger.limits import MAX_DEPTH
 
@@ -45,6 +46,7 @@ class ServiceApp(APIGatewayHttpResolver):
         super().__init__(enable_validation=True)
         self.exception_handler(ServiceError)(self._service_error)
         self.exception_handler(RequestValidationError)(self._validation_error)
+        self.exception_handler(TransactionCancelled)(self._lost_race)
         self.exception_handler(Exception)(self._unexpected_error)
 
     @property
@@ -60,6 +62,12 @@ class ServiceApp(APIGatewayHttpResolver):
         detail = [{"loc": list(e.get("loc", ())), "msg": str(e.get("msg", "")),
                    "type": str(e.get("type", ""))} for e in error.errors()]
         return _json_response(422, {"detail": detail})
+
+    @staticmethod
+    def _lost_race(error: TransactionCancelled) -> Response:
+        # Nothing was written; a concurrent change won. Safe for the client to retry.
+        logger.warning("Transaction cancelled", extra={"reasons": error.reasons})
+        return _json_response(503, {"detail": {"error": "A concurrent change won; please retry"}})
 
     @staticmethod
     def _unexpected_error(error: Exception) -> Response:

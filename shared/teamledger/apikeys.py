@@ -5,7 +5,8 @@ import secrets
 
 from teamledger import audit, db, itemkeys, limits, teamstore, users
 from teamledger.auth import Actor, Caller, token_of
-from teamledger.errors import BadRequest, Forbidden, NotFound
+from teamledger.durations import BudgetPeriod
+from teamledger.errors import BadRequest, Busy, Forbidden, NotFound
 from teamledger.models import (
     GeneratedKey,
     Key,
@@ -76,6 +77,17 @@ def generate_key(actor: Actor, request: KeyGenerateRequest) -> GeneratedKey:
     limits.check_numbers(request)
     period = limits.parse_duration(request.budget_duration)
     lifetime = limits.parse_duration(request.duration, "duration")
+    for _ in db.attempts():
+        try:
+            return _commit_new_key(actor, request, user_id, period, lifetime)
+        except db.TransactionCancelled as cancelled:
+            if not cancelled.retryable:
+                raise
+    raise Busy("Too many concurrent changes; please retry")
+
+
+def _commit_new_key(actor: Actor, request: KeyGenerateRequest, user_id: str | None,
+                    period: BudgetPeriod | None, lifetime: BudgetPeriod | None) -> GeneratedKey:
     now = utcnow()
     stamp = to_iso(now)
     tx = db.Transaction()
@@ -96,7 +108,7 @@ def generate_key(actor: Actor, request: KeyGenerateRequest) -> GeneratedKey:
     except db.TransactionCancelled as cancelled:
         if team_at is not None and cancelled.failed_at(team_at):
             raise NotFound(f"Team {request.team_id} not found") from cancelled
-        raise
+        raise  # the owner's row appeared meanwhile, or a conflict: the caller tries again
     return GeneratedKey(**listed(item).model_dump(), key=raw)
 
 

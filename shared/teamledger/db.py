@@ -4,6 +4,8 @@ botocore is used directly (no boto3 resource layer) because it is what a cold st
 """
 
 import math
+import random
+import time
 import uuid
 from collections.abc import Iterator
 from decimal import Decimal
@@ -17,7 +19,16 @@ from botocore.exceptions import ClientError
 from teamledger.config import settings
 from teamledger.errors import Busy
 
-MAX_TRANSACTION_ITEMS = 100
+ATTEMPTS = 10
+
+
+def attempts(limit: int = ATTEMPTS) -> Iterator[int]:
+    """The rounds of an optimistic read-check-write loop, with jittered backoff between them
+    so that writers who lost a race do not collide again in lockstep."""
+    for attempt in range(limit):
+        if attempt:
+            time.sleep(random.uniform(0, min(0.2, 0.005 * 2 ** attempt)))
+        yield attempt
 
 
 @lru_cache(maxsize=1)
@@ -178,6 +189,12 @@ class TransactionCancelled(Exception):
     @property
     def conflicted(self) -> bool:
         return "TransactionConflict" in self.reasons
+
+    @property
+    def retryable(self) -> bool:
+        """Nothing but lost races: starting again from the reads can succeed."""
+        return all(r in ("None", "ConditionalCheckFailed", "TransactionConflict")
+                   for r in self.reasons)
 
     def failed_at(self, index: int) -> bool:
         return index < len(self.reasons) and self.reasons[index] == "ConditionalCheckFailed"

@@ -22,8 +22,8 @@ from teamledger.policy import Action, authorize, check_gate, may_list_teams_of, 
 from teamledger.teamstore import TeamView
 from teamledger.timestamps import to_iso, utcnow
 
-ATTEMPTS = 5
 CLEANUP_BATCH = 50
+CLEANUP_ROUNDS = 100  # batches of 50: enough for 5,000 members and keys per request
 UPDATABLE = ("team_alias", "organization_id", "metadata", "tpm_limit", "rpm_limit",
              "max_parallel_requests", "max_budget", "models", "blocked")
 
@@ -52,7 +52,7 @@ def create_team(actor: Actor, request: TeamNewRequest) -> Team:
     authorize(actor.caller, Action.TEAM_CREATE)
     limits.check_numbers(request)
     period = limits.parse_duration(request.budget_duration)
-    for _ in range(ATTEMPTS):
+    for _ in db.attempts():
         members = users.resolve_members(_members_of_new_team(actor.caller, request))
         now = utcnow()
         stamp = to_iso(now)
@@ -153,7 +153,7 @@ def _apply(actor: Actor, view: TeamView, changes: dict, action: str) -> dict:
 
 def _change_team(actor: Actor, team_id: str, plan, action_of) -> TeamView:
     """Read, check, write with a version condition; a lost race starts again from the read."""
-    for _ in range(ATTEMPTS):
+    for _ in db.attempts():
         view = _load_for(actor.caller, Action.TEAM_MANAGE, team_id)
         changes = plan(view.team)
         try:
@@ -226,7 +226,7 @@ def cleanup_team(actor: Actor, team_id: str) -> None:
 
     Idempotent: whatever a crashed or concurrent run already removed is simply not found again.
     """
-    for _ in range(ATTEMPTS * 20):
+    for _ in db.attempts(CLEANUP_ROUNDS):
         members = [i for i in db.query_all(itemkeys.team_partition(team_id), consistent=True)
                    if i.get("entity") == "member"]
         keys = teamstore.team_keys(team_id)

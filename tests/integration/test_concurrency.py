@@ -1,0 +1,71 @@
+"""Concurrent requests, as separate Lambda execution environments make them: each worker is
+its own process (Powertools' resolver is one request at a time per process, as in Lambda),
+all against the same moto server. Nothing is lost, duplicates are refused atomically."""
+
+import multiprocessing
+import os
+import uuid
+from concurrent.futures import ProcessPoolExecutor
+
+import boto3
+import pytest
+
+WORKERS = 8
+
+
+def _call(method: str, path: str, body: dict) -> tuple[int, dict]:
+    from tests.support.client import Api
+
+    reply = Api().call(method, path, body=body)
+    return reply.status, reply.body
+
+
+@pytest.fixture(scope="module")
+def pool(moto_endpoint):
+    # spawn: each worker starts clean and reads the moto endpoint from the inherited environment
+    with ProcessPoolExecutor(WORKERS, mp_context=multiprocessing.get_context("spawn")) as pool:
+        list(pool.map(_call, ["GET"] * WORKERS, ["/health/liveliness"] * WORKERS,
+                      [{}] * WORKERS))  # warm every worker up
+        yield pool
+
+
+def _audit_records(object_id: str) -> list[dict]:
+    items = boto3.client("dynamodb").query(
+        TableName=os.environ["TABLE_NAME"], KeyConditionExpression="PK = :pk",
+        ExpressionAttributeValues={":pk": {"S": f"AUDIT#{object_id}"}})["Items"]
+    return items
+
+
+def test_concurrent_creates_of_one_team_id_make_one_team(api, pool):
+    team_id = f"race-{uuid.uuid4().hex[:8]}"
+    replies = list(pool.map(_call, ["POST"] * 16, ["/team/new"] * 16,
+                            [{"team_id": team_id, "team_alias": f"a{i}"} for i in range(16)]))
+    statuses = sorted(status for status, _ in replies)
+    assert statuses == [200] + [400] * 15, replies
+    assert len(_audit_records(team_id)) == 1
+    assert api.ok(api.get("/team/info", query={"team_id": team_id}))["team_id"] == team_id
+
+
+def test_concurrent_keys_for_a_new_user_create_the_user_once(api, pool):
+    user_id = f"racer-{uuid.uuid4().hex[:8]}"
+    replies = list(pool.map(_call, ["POST"] * 16, ["/key/generate"] * 16,
+                            [{"user_id": user_id}] * 16))
+    assert [status for status, _ in replies] == [200] * 16, replies
+    info = api.ok(api.get("/user/info", query={"user_id": user_id}))
+    assert len(info["keys"]) == 16
+    assert len(_audit_records(user_id)) == 1  # the user was created once
+
+
+def test_concurrent_updates_of_one_team_lose_nothing(api, pool):
+    team = api.new_team()
+    fields = ["tpm_limit", "rpm_limit", "max_parallel_requests", "max_budget",
+              "team_alias", "organization_id", "models", "metadata"]
+    values = [1, 2, 3, 4.5, "renamed", "org-1", ["m"], {"k": "v"}]
+    bodies = [{"team_id": team["team_id"], f: v} for f, v in zip(fields, values, strict=True)]
+    replies = list(pool.map(_call, ["POST"] * len(bodies), ["/team/update"] * len(bodies),
+                            bodies))
+    assert [status for status, _ in replies] == [200] * len(bodies), replies
+    final = api.ok(api.get("/team/info", query={"team_id": team["team_id"]}))["team_info"]
+    assert {f: final[f] for f in fields} == dict(zip(fields, values, strict=True))
+    updates = [i for i in _audit_records(team["team_id"]) if i["action"]["S"] == "updated"]
+    assert len(updates) == len(bodies)
