@@ -23,8 +23,10 @@ UserRole = Literal["proxy_admin", "proxy_admin_viewer", "internal_user", "intern
 TeamRole = Literal["admin", "user"]
 
 
+# defer_build: a function builds the validators of the few models its route uses, on first
+# use, instead of every model of the API at import (cold start).
 class Request(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", defer_build=True)
 
 
 class Member(Request):
@@ -106,7 +108,7 @@ class KeyDeleteRequest(Request):
 # --- responses ---------------------------------------------------------------------------
 
 class Response(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", defer_build=True)
 
 
 class MemberOut(Response):
