@@ -52,7 +52,7 @@ build: $(TOOLS)/.installed
 	$(if $(PY312),SAM_CLI_TELEMETRY=0 PATH=$(dir $(PY312)):$$PATH $(TOOLS)/bin/sam build,@echo "build skipped: sam build needs python3.12 (the Lambda runtime) and none was found (pyenv install 3.12)")
 
 bench: $(VENV)/.installed
-	$(PY) -m bench
+	PYTHONPATH=shared:. $(PY) -m bench
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .aws-sam .pytest_cache

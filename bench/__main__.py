@@ -1,0 +1,73 @@
+"""`make bench` (run from the repo root with PYTHONPATH=shared:.).
+
+Measured in this order, printed in section order: requests (all rows but the big team's),
+warm overhead (on the small table), the big team delete, then cold starts (moto stopped).
+"""
+
+import time
+
+from bench import cold_start, request_counts, results, warm_overhead
+from bench.dynamo_calls import CallRecorder
+from bench.local_dynamo import LocalDynamo
+from bench.tables import section
+
+
+def _against_moto() -> tuple[request_counts.Scenario, dict]:
+    dynamo = LocalDynamo()
+    dynamo.start()  # sets the environment the layer reads: import it only after this
+    try:
+        from teamledger import db
+
+        from bench.handlers import Handlers
+
+        recorder = CallRecorder()
+        recorder.attach(db.client())
+        handlers = Handlers()
+        scenario = request_counts.run(handlers, recorder, dynamo.master_key)
+        warm = warm_overhead.run(handlers, recorder, scenario.fixture)
+        request_counts.run_big_team_delete(scenario)
+        return scenario, warm
+    finally:
+        dynamo.stop()
+
+
+def _cold_start() -> dict:
+    cold = cold_start.run()
+    print(cold_start.report(cold))
+    print(f"(baseline: the `import boto3; boto3.client(\"dynamodb\")` run made right before "
+          f"each function run, one per {cold_start.FUNCTIONS_PER_BASELINE} function runs; "
+          "LAMBDA_TASK_ROOT set so the Tracer patches as in Lambda)", flush=True)
+    imports = cold_start.import_times()
+    section(f"2b. Where {cold_start.PROFILED}'s import time goes (python -X importtime): "
+            "top 10 modules by cumulative time, then self time per top-level package")
+    print(cold_start.import_report(imports))
+    print()
+    print(cold_start.package_report(imports), flush=True)
+    return cold
+
+
+def main() -> None:
+    started = time.perf_counter()
+    section("1. DynamoDB requests per route, auth included (targets: GET reads ≤ 2, "
+            "POST total ≤ 3)")
+    scenario, warm = _against_moto()
+    print(request_counts.report(scenario), flush=True)
+    moto_seconds = time.perf_counter() - started
+
+    section(f"2. Cold start per function: import + init vs `import boto3` + a DynamoDB client, "
+            f"median of {cold_start.ROUNDS}, tracing active")
+    cold = _cold_start()
+    cold_seconds = time.perf_counter() - started - moto_seconds
+
+    section(f"3. Warm overhead per request outside DynamoDB, {warm_overhead.REQUESTS} "
+            "requests per route (user key; health has no auth)")
+    print(warm_overhead.report(warm), flush=True)
+
+    seconds = time.perf_counter() - started
+    path = results.write(request_counts.results(scenario), cold, warm, seconds)
+    print(f"\nwrote {path.relative_to(path.parents[1])} in {seconds:.0f} s "
+          f"(moto sections {moto_seconds:.0f} s, cold starts {cold_seconds:.0f} s)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,197 @@
+"""Section 1: DynamoDB requests per route, auth included, for the master key and for a
+non-admin user key (an internal_user who is admin of the team, key from /key/generate)."""
+
+import uuid
+from dataclasses import dataclass, field
+
+from bench.dynamo_calls import CallRecorder
+from bench.handlers import Handlers
+from bench.tables import render, verdict
+
+BIG_TEAM = "POST /team/delete (300 members, 150 keys)"
+BIG_MEMBERS, BIG_KEYS = 300, 150
+ROUTES = ("GET /health/liveliness", "POST /team/new", "GET /team/info", "POST /team/update",
+          "POST /team/block", "POST /team/unblock", "GET /team/list", "POST /user/new",
+          "GET /user/info", "POST /key/generate", "GET /key/info", "POST /key/delete",
+          "POST /team/delete", BIG_TEAM)
+# Routes a user key may not call (API.md): measured with the master key only.
+MASTER_ONLY = frozenset({"POST /team/new", "POST /user/new", BIG_TEAM})
+
+
+@dataclass
+class Fixture:
+    """What the scenario created and section 3 reuses (kept in memory, never printed)."""
+
+    user_id: str = ""
+    user_key: str = ""
+    team_id: str = ""
+    other_user_id: str = field(default_factory=lambda: f"bench-member-{uuid.uuid4().hex[:8]}")
+
+
+@dataclass
+class Scenario:
+    handlers: Handlers
+    recorder: CallRecorder
+    master_key: str
+    fixture: Fixture = field(default_factory=Fixture)
+    counts: dict = field(default_factory=dict)
+
+    def key_of(self, caller: str) -> str:
+        return self.master_key if caller == "master" else self.fixture.user_key
+
+    def measure(self, label: str, caller: str, *, body=None, query=None):
+        method, path = label.split(" (")[0].split(" ", 1)
+        self.recorder.start()
+        try:
+            reply = self.handlers.call(method, path, key=self.key_of(caller), body=body,
+                                       query=query)
+        finally:
+            counts = self.recorder.stop()
+        self.counts.setdefault(label, {"master": None, "user": None})[caller] = counts
+        return reply
+
+    def setup(self, method: str, path: str, body=None, *, caller: str = "master"):
+        return self.handlers.call(method, path, key=self.key_of(caller), body=body)
+
+    def new_team(self, alias: str, members: list[dict]) -> str:
+        body = {"team_alias": alias, "members_with_roles": members}
+        return self.setup("POST", "/team/new", body)["team_id"]
+
+    def new_key(self, caller: str, **fields) -> str:
+        return self.setup("POST", "/key/generate", fields, caller=caller)["token"]
+
+
+def run(handlers: Handlers, recorder: CallRecorder, master_key: str) -> Scenario:
+    """Every row but the big team's (see `run_big_team_delete`)."""
+    scenario = Scenario(handlers, recorder, master_key)
+    for step in (_users_and_health, _teams, _team_changes, _reads, _keys, _small_team_delete):
+        step(scenario)
+    return scenario
+
+
+def run_big_team_delete(scenario: Scenario) -> None:
+    """Separate, so the warm section can run before the table grows by ~1,000 items."""
+    _big_team_delete(scenario)
+
+
+def _users_and_health(s: Scenario) -> None:
+    s.fixture.user_id = f"bench-user-{uuid.uuid4().hex[:8]}"
+    s.measure("POST /user/new", "master",
+              body={"user_id": s.fixture.user_id, "user_role": "internal_user"})
+    s.fixture.user_key = s.setup("POST", "/key/generate", {"user_id": s.fixture.user_id})["key"]
+    for caller in ("master", "user"):
+        s.measure("GET /health/liveliness", caller)
+
+
+def _teams(s: Scenario) -> None:
+    """The measured team (the user is its admin, plus one new member) and 4 more: 5 teams."""
+    members = [{"user_id": s.fixture.user_id, "role": "admin"},
+               {"user_id": s.fixture.other_user_id, "role": "user"}]
+    reply = s.measure("POST /team/new", "master",
+                      body={"team_alias": "bench-main", "members_with_roles": members})
+    s.fixture.team_id = reply["team_id"]
+    for n in range(4):
+        joined = [{"user_id": s.fixture.user_id, "role": "user"}] if n < 2 else []
+        s.new_team(f"bench-team-{n}", joined)
+
+
+def _team_changes(s: Scenario) -> None:
+    team = {"team_id": s.fixture.team_id}
+    for n, caller in enumerate(("master", "user")):
+        s.measure("POST /team/update", caller, body=team | {"max_budget": 100.0 + n})
+        s.measure("POST /team/block", caller, body=team)
+        s.measure("POST /team/unblock", caller, body=team)
+
+
+def _reads(s: Scenario) -> None:
+    s.measure("GET /team/info", "master", query={"team_id": s.fixture.team_id})
+    s.measure("GET /team/info", "user", query={"team_id": s.fixture.team_id})
+    s.measure("GET /team/list", "master")
+    s.measure("GET /team/list", "user", query={"user_id": s.fixture.user_id})
+    s.measure("GET /user/info", "master", query={"user_id": s.fixture.user_id})
+    s.measure("GET /user/info", "user")
+
+
+def _keys(s: Scenario) -> None:
+    """A team key for the user, generated, read and deleted by each caller."""
+    for caller in ("master", "user"):
+        owner = {"user_id": s.fixture.user_id} if caller == "master" else {}
+        token = s.measure("POST /key/generate", caller,
+                          body=owner | {"team_id": s.fixture.team_id})["token"]
+        s.measure("GET /key/info", caller, query={"key": token})
+        s.measure("POST /key/delete", caller, body={"keys": [token]})
+
+
+def _small_team_delete(s: Scenario) -> None:
+    """A team of 2 members (+ the master's default admin) and 1 key, per caller."""
+    for caller in ("master", "user"):
+        members = [{"user_id": s.fixture.user_id, "role": "admin"},
+                   {"user_id": s.fixture.other_user_id, "role": "user"}]
+        team_id = s.new_team(f"bench-small-{caller}", members)
+        s.new_key("master", user_id=s.fixture.user_id, team_id=team_id)
+        s.measure("POST /team/delete", caller, body={"team_ids": [team_id]})
+
+
+def _big_team_delete(s: Scenario) -> None:
+    # /team/new with the master key makes default_user_id the first member.
+    team_id = s.new_team("bench-big", [])
+    _write_members_and_keys(team_id, BIG_MEMBERS - 1, BIG_KEYS)
+    s.measure(BIG_TEAM, "master", body={"team_ids": [team_id]})
+
+
+def _write_members_and_keys(team_id: str, members: int, keys: int) -> None:
+    """Bulk-load with the layer's own item builders (setup only, not measured)."""
+    from teamledger import apikeys, db, teamstore
+    from teamledger.timestamps import to_iso, utcnow
+
+    now = to_iso(utcnow())
+    user_ids = [f"bench-big-{n:03d}" for n in range(members)]
+    items = [teamstore.member_item(team_id, u, None, "user", now, n)
+             for n, u in enumerate(user_ids)]
+    items += [apikeys.new_key_item(user_id=user_ids[n % members], team_id=team_id,
+                                   user_role="internal_user", now=now)[1] for n in range(keys)]
+    for start in range(0, len(items), 25):
+        pending = {db.table_name(): [{"PutRequest": {"Item": db.to_item(i)}}
+                                     for i in items[start:start + 25]]}
+        while pending:
+            pending = db.client().batch_write_item(RequestItems=pending).get("UnprocessedItems")
+
+
+# --- report ------------------------------------------------------------------------------
+
+def _target(label: str, counts: dict) -> tuple[str, bool]:
+    if label.startswith("GET "):
+        return "reads ≤ 2", counts["reads"] <= 2 and counts["writes"] == 0
+    return "total ≤ 3", counts["total"] <= 3
+
+
+def _operations(counts: dict) -> str:
+    text = ", ".join(f"{op} {n}" for op, n in counts["operations"].items()) or "-"
+    retries = counts["http_attempts"] - counts["total"]
+    return text + (f" (+{retries} retried)" if retries else "")
+
+
+def report(s: Scenario) -> str:
+    rows = []
+    for label in ROUTES:
+        for caller in ("master", "user"):
+            counts = s.counts.get(label, {}).get(caller)
+            if counts is None:
+                reason = "n/a" if label in MASTER_ONLY else "not run"
+                rows.append([label, caller, reason, reason, reason, "", "", ""])
+                continue
+            target, ok = _target(label, counts)
+            rows.append([label, caller, counts["reads"], counts["writes"], counts["total"],
+                         target, verdict(ok), _operations(counts)])
+    headers = ["route", "caller", "reads", "writes", "total", "target", "ok?", "operations"]
+    return render(headers, rows)
+
+
+def results(s: Scenario) -> dict:
+    def public(counts: dict | None) -> dict | None:
+        if counts is None:
+            return None
+        return {k: counts[k] for k in ("reads", "writes", "total", "operations")}
+
+    return {label: {caller: public(s.counts.get(label, {}).get(caller))
+                    for caller in ("master", "user")} for label in ROUTES}
