@@ -9,17 +9,18 @@ unread.
 import base64
 import binascii
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.metrics import MetricUnit
 
-from teamledger.auth import Actor, authenticate
-from teamledger.db import TransactionCancelled
-from teamledger.errors import InvalidBody, PayloadTooLarge, ServiceError
+from teamledger.errors import InvalidBody, PayloadTooLarge, ServiceError, TransactionCancelled
 from teamledger.limits import MAX_DEPTH
+
+if TYPE_CHECKING:
+    from teamledger.auth import Actor
 
 MAX_BODY_BYTES = 1024 * 1024
 CHANGED_BY_HEADER = "litellm-changed-by"
@@ -27,7 +28,8 @@ CHANGED_BY_HEADER = "litellm-changed-by"
 BODILESS_METHODS = ("GET", "HEAD")
 
 logger = Logger()
-tracer = Tracer()
+# Only botocore is traced: patching everything imports every HTTP library it knows of.
+tracer = Tracer(patch_modules=("botocore",))
 metrics = Metrics()
 
 
@@ -50,7 +52,7 @@ class ServiceApp(APIGatewayHttpResolver):
         self.exception_handler(Exception)(self._unexpected_error)
 
     @property
-    def actor(self) -> Actor:
+    def actor(self) -> "Actor":
         return self.context["actor"]
 
     @staticmethod
@@ -117,10 +119,13 @@ def screen_body(event: dict) -> None:
     event.setdefault("headers", {})["content-type"] = "application/json"
 
 
-def _admit(event: dict, public: bool) -> Actor | None:
+def _admit(event: dict, public: bool) -> "Actor | None":
     headers = event.get("headers") or {}
     actor = None
     if not public:
+        # Imported here so the one public route (health) never loads botocore at cold start.
+        from teamledger.auth import Actor, authenticate
+
         caller = authenticate(headers.get("authorization"))
         actor = Actor(caller, headers.get(CHANGED_BY_HEADER) or caller.user_id)
     method = ((event.get("requestContext") or {}).get("http") or {}).get("method", "")

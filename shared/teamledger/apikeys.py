@@ -14,7 +14,6 @@ from teamledger.models import (
     KeyGenerateRequest,
     KeyInfo,
     KeysDeleted,
-    Member,
 )
 from teamledger.policy import Action, Relation, authorize, check_gate
 from teamledger.timestamps import to_iso, utcnow
@@ -66,8 +65,13 @@ def generate_key(actor: Actor, request: KeyGenerateRequest) -> GeneratedKey:
     caller = actor.caller
     check_gate(caller, Action.KEY_GENERATE)
     user_id = _owner_of(request, caller)
+    # The owner's row and, for a team key, the team and the caller's membership: one read.
+    keys = [itemkeys.user(user_id)] if user_id else []
     if request.team_id:
-        view = teamstore.load_team_summary(request.team_id, caller.user_id)
+        keys += teamstore.summary_keys(request.team_id, caller.user_id)
+    items = db.batch_get(keys) if keys else []
+    if request.team_id:
+        view = teamstore.summary_view(request.team_id, items)
         relations = {Relation.SELF} if view and (
             caller.is_admin or view.role_of(caller.user_id) == "admin") else set()
         authorize(caller, Action.KEY_GENERATE, exists=view is not None,
@@ -77,21 +81,24 @@ def generate_key(actor: Actor, request: KeyGenerateRequest) -> GeneratedKey:
     limits.check_numbers(request)
     period = limits.parse_duration(request.budget_duration)
     lifetime = limits.parse_duration(request.duration, "duration")
+    owner = next((i for i in items if i.get("entity") == "user"), None)
     for _ in db.attempts():
         try:
-            return _commit_new_key(actor, request, user_id, period, lifetime)
+            return _commit_new_key(actor, request, user_id, owner, period, lifetime)
         except db.TransactionCancelled as cancelled:
             if not cancelled.retryable:
                 raise
+            owner = db.get(itemkeys.user(user_id)) if user_id else None
     raise Busy("Too many concurrent changes; please retry")
 
 
 def _commit_new_key(actor: Actor, request: KeyGenerateRequest, user_id: str | None,
-                    period: BudgetPeriod | None, lifetime: BudgetPeriod | None) -> GeneratedKey:
+                    owner: dict | None, period: BudgetPeriod | None,
+                    lifetime: BudgetPeriod | None) -> GeneratedKey:
     now = utcnow()
     stamp = to_iso(now)
     tx = db.Transaction()
-    owners = users.resolve_members([Member(user_id=user_id)]) if user_id else []
+    owners = [users.ResolvedMember(user_id, None, "user", owner)] if user_id else []
     users.add_missing_users(tx, actor, owners, stamp)
     reset_at = to_iso(period.first_reset(now)) if period else None
     raw, item = new_key_item(
@@ -141,8 +148,10 @@ def delete_keys(actor: Actor, request: KeyDeleteRequest) -> KeysDeleted:
     check_gate(caller, Action.KEY_DELETE)
     tokens = list(dict.fromkeys(token_for(k) or "" for k in request.keys))
     found = {i["token"]: i for i in db.batch_get([itemkeys.api_key(t) for t in tokens if t])}
-    team_roles = {} if caller.is_admin else teamstore.roles_of(
-        caller.user_id, {i["team_id"] for i in found.values() if i.get("team_id")})
+    # The caller's team roles matter only for keys of others (a team admin may delete those).
+    team_roles = {} if caller.is_admin else teamstore.roles_of(caller.user_id, {
+        i["team_id"] for i in found.values()
+        if i.get("team_id") and i.get("user_id") != caller.user_id})
     for token in tokens:
         item = found.get(token)
         authorize(caller, Action.KEY_DELETE, exists=item is not None, what="Key",

@@ -17,7 +17,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from teamledger.config import settings
-from teamledger.errors import Busy
+from teamledger.errors import Busy, TransactionCancelled
 
 ATTEMPTS = 10
 
@@ -178,27 +178,6 @@ _BUSY_CODES = {"ProvisionedThroughputExceededException", "ThrottlingException",
 
 
 # --- writes ------------------------------------------------------------------------------
-
-class TransactionCancelled(Exception):
-    """The transaction committed nothing; `reasons[i]` is the code for item i ('None' = ok)."""
-
-    def __init__(self, reasons: list[str]):
-        super().__init__(", ".join(reasons))
-        self.reasons = reasons
-
-    @property
-    def conflicted(self) -> bool:
-        return "TransactionConflict" in self.reasons
-
-    @property
-    def retryable(self) -> bool:
-        """Nothing but lost races: starting again from the reads can succeed."""
-        return all(r in ("None", "ConditionalCheckFailed", "TransactionConflict")
-                   for r in self.reasons)
-
-    def failed_at(self, index: int) -> bool:
-        return index < len(self.reasons) and self.reasons[index] == "ConditionalCheckFailed"
-
 
 class Transaction:
     """The writes of one request, committed together by one TransactWriteItems."""

@@ -39,3 +39,25 @@ class Busy(ServiceError):
     """Optimistic retries ran out under contention; the caller may retry."""
 
     status = 503
+
+
+class TransactionCancelled(Exception):
+    """A lost race, not a client error (kept here, free of botocore, for api.py). The
+    transaction committed nothing; `reasons[i]` is the code for item i ('None' = ok)."""
+
+    def __init__(self, reasons: list[str]):
+        super().__init__(", ".join(reasons))
+        self.reasons = reasons
+
+    @property
+    def conflicted(self) -> bool:
+        return "TransactionConflict" in self.reasons
+
+    @property
+    def retryable(self) -> bool:
+        """Nothing but lost races: starting again from the reads can succeed."""
+        return all(r in ("None", "ConditionalCheckFailed", "TransactionConflict")
+                   for r in self.reasons)
+
+    def failed_at(self, index: int) -> bool:
+        return index < len(self.reasons) and self.reasons[index] == "ConditionalCheckFailed"

@@ -1,8 +1,6 @@
 """The team lifecycle: create, read, update, block, delete, list."""
 
 import uuid
-from contextlib import suppress
-from itertools import islice
 
 from teamledger import apikeys, audit, db, itemkeys, limits, teamstore, users
 from teamledger.auth import Actor, Caller
@@ -22,8 +20,8 @@ from teamledger.policy import Action, authorize, check_gate, may_list_teams_of, 
 from teamledger.teamstore import TeamView
 from teamledger.timestamps import to_iso, utcnow
 
-CLEANUP_BATCH = 50
-CLEANUP_ROUNDS = 100  # batches of 50: enough for 5,000 members and keys per request
+CLEANUP_BATCH = 49  # two items each (delete + audit), plus the team item: 99 of 100
+CLEANUP_ROUNDS = 100  # enough for ~5,000 members and keys per request
 UPDATABLE = ("team_alias", "organization_id", "metadata", "tpm_limit", "rpm_limit",
              "max_parallel_requests", "max_budget", "models", "blocked")
 
@@ -222,35 +220,33 @@ def _mark_deleting(actor: Actor, teams: list[dict]) -> None:
 
 
 def cleanup_team(actor: Actor, team_id: str) -> None:
-    """Delete a deleting team's members and keys in bounded transactions, then the team.
-
-    Idempotent: whatever a crashed or concurrent run already removed is simply not found again.
-    """
+    """Delete a deleting team's members and keys in bounded transactions; the last one also
+    deletes the team item. Idempotent: what a crashed or concurrent run already removed is
+    simply not found again."""
     for _ in db.attempts(CLEANUP_ROUNDS):
         members = [i for i in db.query_all(itemkeys.team_partition(team_id), consistent=True)
                    if i.get("entity") == "member"]
-        keys = teamstore.team_keys(team_id)
-        if not members and not keys:
-            break
-        batch = list(islice([("member", m) for m in members] + [("key", k) for k in keys],
-                            CLEANUP_BATCH))
+        found = [("member", m) for m in members] + [
+            ("key", k) for k in teamstore.team_keys(team_id)]
+        last = len(found) <= CLEANUP_BATCH
         tx = db.Transaction()
-        for kind, item in batch:
+        for kind, item in found[:CLEANUP_BATCH]:
             if kind == "key":
                 apikeys.add_key_deletion(tx, actor, item)
             else:
                 teamstore.add_member_deletion(tx, actor, item)
+        if last:
+            tx.delete(itemkeys.team(team_id), condition="#s = :deleting",
+                      values={":deleting": teamstore.DELETING}, names={"#s": "status"})
         try:
             tx.commit()
         except db.TransactionCancelled:
+            if not found:
+                return  # the team item is gone too: a concurrent cleanup finished the job
             continue  # someone else removed part of this batch: look again
-    else:
-        raise Busy(f"Team {team_id} is still being deleted; repeat the request to finish")
-    tx = db.Transaction()
-    tx.delete(itemkeys.team(team_id), condition="#s = :deleting",
-              values={":deleting": teamstore.DELETING}, names={"#s": "status"})
-    with suppress(db.TransactionCancelled):  # already gone: a concurrent cleanup finished
-        tx.commit()
+        if last:
+            return
+    raise Busy(f"Team {team_id} is still being deleted; repeat the request to finish")
 
 
 # --- list --------------------------------------------------------------------------------

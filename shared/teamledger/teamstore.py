@@ -90,14 +90,18 @@ def load_team(team_id: str, *, include_deleting: bool = False) -> TeamView | Non
     return TeamView(team, members)
 
 
-def load_team_summary(team_id: str, user_id: str | None) -> TeamView | None:
-    """The team item and one member item (the caller's) in one consistent BatchGetItem."""
-    keys = [itemkeys.team(team_id)] + ([itemkeys.member(team_id, user_id)] if user_id else [])
-    items = db.batch_get(keys)
-    team = next((i for i in items if i.get("entity") == "team"), None)
+def summary_keys(team_id: str, user_id: str | None) -> list[dict]:
+    """The team item and one member item (the caller's), to read in one BatchGetItem."""
+    return [itemkeys.team(team_id)] + ([itemkeys.member(team_id, user_id)] if user_id else [])
+
+
+def summary_view(team_id: str, items: list[dict]) -> TeamView | None:
+    team = next((i for i in items if i.get("entity") == "team" and i["team_id"] == team_id),
+                None)
     if team is None or team.get("status") != ACTIVE:
         return None
-    return TeamView(team, [i for i in items if i.get("entity") == "member"])
+    return TeamView(team, [i for i in items
+                           if i.get("entity") == "member" and i["team_id"] == team_id])
 
 
 def load_teams(team_ids: list[str]) -> list[Team]:
