@@ -2,11 +2,9 @@
 
 from pathlib import Path
 
-import boto3
 import pytest
-from moto.server import ThreadedMotoServer
 
-from tests.support.template import REPO_ROOT, create_table, load_template, routes, table_definition
+from tests.support.template import REPO_ROOT, load_template, routes, table_definition
 
 WRITE_ACTIONS = {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"}
 
@@ -14,21 +12,6 @@ WRITE_ACTIONS = {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem
 @pytest.fixture(scope="module")
 def template():
     return load_template()
-
-
-@pytest.fixture(scope="module")
-def dynamodb():
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield boto3.client(
-        "dynamodb",
-        endpoint_url=f"http://{host}:{port}",
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
-    server.stop()
 
 
 def functions(template):
@@ -93,25 +76,3 @@ def test_table_definition_has_four_indexes_and_a_stream(template):
         "StreamViewType": "NEW_AND_OLD_IMAGES",
     }
     assert definition["BillingMode"] == "PAY_PER_REQUEST"
-
-
-def test_moto_builds_the_table_from_the_template(template, dynamodb):
-    # When the table is created twice (the second call must be a no-op)
-    create_table(dynamodb, "teamledger-test", template)
-    table = create_table(dynamodb, "teamledger-test", template)
-
-    # Then it is active, with the template's indexes, stream and TTL
-    assert table["TableStatus"] == "ACTIVE"
-    assert sorted(gsi["IndexName"] for gsi in table["GlobalSecondaryIndexes"]) == [
-        "GSI1",
-        "GSI2",
-        "GSI3",
-        "GSI4",
-    ]
-    assert table["StreamSpecification"] == {
-        "StreamEnabled": True,
-        "StreamViewType": "NEW_AND_OLD_IMAGES",
-    }
-    assert table["LatestStreamArn"]
-    ttl = dynamodb.describe_time_to_live(TableName="teamledger-test")["TimeToLiveDescription"]
-    assert ttl == {"TimeToLiveStatus": "ENABLED", "AttributeName": "ttl"}

@@ -1,0 +1,49 @@
+"""Durations and the period grid (API.md: Durations)."""
+
+from datetime import UTC, datetime
+
+import pytest
+from teamledger.durations import BudgetPeriod
+from teamledger.errors import BadRequest
+
+
+def at(text: str) -> datetime:
+    return datetime.fromisoformat(text).replace(tzinfo=UTC)
+
+
+@pytest.mark.parametrize(("text", "count", "unit"), [
+    ("30s", 30, "s"), ("1m", 1, "m"), ("2h", 2, "h"), ("7d", 7, "d"), ("1w", 1, "w"),
+    ("1mo", 1, "mo"), ("1200mo", 1200, "mo"), ("36500d", 36500, "d")])
+def test_valid_durations_parse(text, count, unit):
+    assert BudgetPeriod.parse(text) == BudgetPeriod(count, unit)
+
+
+@pytest.mark.parametrize("text", [
+    "30days", "0d", "-1d", "1y", "mo", "d", "", " 1d", "1d\n", "1.5h", "1201mo", "40000d",
+    "1 d", "1D", "１d"])
+def test_invalid_durations_are_400(text):
+    with pytest.raises(BadRequest, match="budget_duration"):
+        BudgetPeriod.parse(text)
+
+
+@pytest.mark.parametrize(("anchor", "months", "expected"), [
+    ("2026-01-31T00:00:00", 1, "2026-02-28T00:00:00"),
+    ("2026-01-31T00:00:00", 2, "2026-03-31T00:00:00"),
+    ("2028-01-31T00:00:00", 1, "2028-02-29T00:00:00"),
+    ("2026-11-15T10:00:00", 2, "2027-01-15T10:00:00"),
+])
+def test_month_boundaries_count_from_the_anchor_and_clamp(anchor, months, expected):
+    assert BudgetPeriod(1, "mo").boundary(at(anchor), months) == at(expected)
+
+
+def test_next_reset_skips_missed_periods_without_drift():
+    period, anchor = BudgetPeriod(1, "h"), at("2026-11-27T06:00:00")
+    # a job that did not run for three periods lands on the next future boundary
+    assert period.next_reset(anchor, at("2026-11-27T09:30:00")) == at("2026-11-27T10:00:00")
+    assert period.next_reset(anchor, at("2026-11-27T10:00:00")) == at("2026-11-27T11:00:00")
+
+
+def test_next_reset_by_months_walks_the_clamped_grid():
+    period, anchor = BudgetPeriod(1, "mo"), at("2026-01-31T00:00:00")
+    assert period.next_reset(anchor, at("2026-02-28T00:00:01")) == at("2026-03-31T00:00:00")
+    assert period.next_reset(anchor, at("2026-04-15T00:00:00")) == at("2026-04-30T00:00:00")
