@@ -21,7 +21,7 @@ from teamledger.teamstore import TeamView
 from teamledger.timestamps import to_iso, utcnow
 
 CLEANUP_BATCH = 49  # two items each (delete + audit), plus the team item: 99 of 100
-CLEANUP_ROUNDS = 100  # enough for ~5,000 members and keys per request
+CLEANUP_ROUNDS = 5  # fresh looks after lost races; each look deletes all it found
 UPDATABLE = ("team_alias", "organization_id", "metadata", "tpm_limit", "rpm_limit",
              "max_parallel_requests", "max_budget", "models", "blocked")
 
@@ -222,31 +222,35 @@ def _mark_deleting(actor: Actor, teams: list[dict]) -> None:
 def cleanup_team(actor: Actor, team_id: str) -> None:
     """Delete a deleting team's members and keys in bounded transactions; the last one also
     deletes the team item. Idempotent: what a crashed or concurrent run already removed is
-    simply not found again."""
+    simply not found when the next run (or this one, after a lost race) looks again."""
     for _ in db.attempts(CLEANUP_ROUNDS):
         members = [i for i in db.query_all(itemkeys.team_partition(team_id), consistent=True)
                    if i.get("entity") == "member"]
         found = [("member", m) for m in members] + [
             ("key", k) for k in teamstore.team_keys(team_id)]
-        last = len(found) <= CLEANUP_BATCH
+        try:
+            _delete_in_batches(actor, team_id, found)
+        except db.TransactionCancelled:
+            if not found:
+                return  # the team item is gone too: a concurrent cleanup finished the job
+            continue  # someone else removed part of this: look again
+        return
+    raise Busy(f"Team {team_id} is still being deleted; repeat the request to finish")
+
+
+def _delete_in_batches(actor: Actor, team_id: str, found: list[tuple[str, dict]]) -> None:
+    starts = range(0, len(found), CLEANUP_BATCH) if found else [0]
+    for start in starts:
         tx = db.Transaction()
-        for kind, item in found[:CLEANUP_BATCH]:
+        for kind, item in found[start:start + CLEANUP_BATCH]:
             if kind == "key":
                 apikeys.add_key_deletion(tx, actor, item)
             else:
                 teamstore.add_member_deletion(tx, actor, item)
-        if last:
+        if start + CLEANUP_BATCH >= len(found):
             tx.delete(itemkeys.team(team_id), condition="#s = :deleting",
                       values={":deleting": teamstore.DELETING}, names={"#s": "status"})
-        try:
-            tx.commit()
-        except db.TransactionCancelled:
-            if not found:
-                return  # the team item is gone too: a concurrent cleanup finished the job
-            continue  # someone else removed part of this batch: look again
-        if last:
-            return
-    raise Busy(f"Team {team_id} is still being deleted; repeat the request to finish")
+        tx.commit()
 
 
 # --- list --------------------------------------------------------------------------------
