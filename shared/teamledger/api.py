@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Any
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
-from aws_lambda_powertools.metrics import MetricUnit
 
 from teamledger.errors import InvalidBody, PayloadTooLarge, ServiceError, TransactionCancelled
 from teamledger.limits import MAX_DEPTH
@@ -146,9 +145,11 @@ def lambda_entry(app: ServiceApp, *, public: bool = False):
 
     @logger.inject_lambda_context(clear_state=True, log_event=False)
     @tracer.capture_lambda_handler(capture_response=False)  # responses may hold a new key
-    @metrics.log_metrics(raise_on_empty_metrics=False)
+    # The cold-start count is the metric API Gateway cannot give. (A per-request metric
+    # would pile up when metrics are disabled locally: Powertools 3.37 then never clears
+    # its set and prints it every 100 values.)
+    @metrics.log_metrics(raise_on_empty_metrics=False, capture_cold_start_metric=True)
     def lambda_handler(event: dict, context: Any) -> dict:
-        metrics.add_metric(name="Requests", unit=MetricUnit.Count, value=1)
         try:
             actor = _admit(event, public)
         except ServiceError as error:
