@@ -10,8 +10,13 @@ from bench.tables import render, verdict
 
 BIG_TEAM = "POST /team/delete (300 members, 150 keys)"
 BIG_MEMBERS, BIG_KEYS = 300, 150
+ADD_NEW = "POST /team/member_add (a new user)"
+ADD_KNOWN = "POST /team/member_add (an existing user)"
+BULK_ADD = "POST /team/bulk_member_add (2 new users)"
 ROUTES = ("GET /health/liveliness", "POST /team/new", "GET /team/info", "POST /team/update",
-          "POST /team/block", "POST /team/unblock", "GET /team/list", "POST /user/new",
+          "POST /team/block", "POST /team/unblock", ADD_NEW, ADD_KNOWN, BULK_ADD,
+          "POST /team/member_update", "POST /team/member_delete", "POST /team/model/add",
+          "POST /team/model/delete", "GET /team/list", "POST /user/new",
           "GET /user/info", "POST /key/generate", "GET /key/info", "POST /key/delete",
           "POST /team/delete", BIG_TEAM)
 # Routes a user key may not call (API.md): measured with the master key only.
@@ -64,7 +69,8 @@ class Scenario:
 def run(handlers: Handlers, recorder: CallRecorder, master_key: str) -> Scenario:
     """Every row but the big team's (see `run_big_team_delete`)."""
     scenario = Scenario(handlers, recorder, master_key)
-    for step in (_users_and_health, _teams, _team_changes, _reads, _keys, _small_team_delete):
+    for step in (_users_and_health, _teams, _team_changes, _reads, _keys, _members,
+                 _small_team_delete):
         step(scenario)
     return scenario
 
@@ -120,6 +126,25 @@ def _keys(s: Scenario) -> None:
                           body=owner | {"team_id": s.fixture.team_id})["token"]
         s.measure("GET /key/info", caller, query={"key": token})
         s.measure("POST /key/delete", caller, body={"keys": [token]})
+
+
+def _members(s: Scenario) -> None:
+    """On a team of its own (the user its admin), so that the measured team stays as it was
+    for section 3: add, update, delete a member; add and delete a model."""
+    team_id = s.new_team("bench-members", [{"user_id": s.fixture.user_id, "role": "admin"}])
+    team = {"team_id": team_id}
+    for n, caller in enumerate(("master", "user")):
+        new_id = f"bench-joiner-{uuid.uuid4().hex[:8]}"
+        s.measure(ADD_NEW, caller, body=team | {"member": {"user_id": new_id}})
+        known = s.setup("POST", "/user/new", {"user_role": "internal_user"})["user_id"]
+        s.measure(ADD_KNOWN, caller, body=team | {"member": {"user_id": known}})
+        s.measure(BULK_ADD, caller, body=team | {"members": [
+            {"user_id": f"bench-bulk-{uuid.uuid4().hex[:8]}"} for _ in range(2)]})
+        member = team | {"user_id": new_id}
+        s.measure("POST /team/member_update", caller, body=member | {"max_budget_in_team": 10 + n})
+        s.measure("POST /team/member_delete", caller, body=member)
+        s.measure("POST /team/model/add", caller, body=team | {"models": [f"bench-model-{n}"]})
+        s.measure("POST /team/model/delete", caller, body=team | {"models": [f"bench-model-{n}"]})
 
 
 def _small_team_delete(s: Scenario) -> None:

@@ -6,6 +6,7 @@ TEAM_SK = "TEAM"
 USER_SK = "USER"
 KEY_SK = "KEY"
 MEMBER_PREFIX = "MEMBER#"
+TEAM_LINK_PREFIX = "TEAM#"  # a member item's GSI1SK: the user's link to that team
 ALL_TEAMS = "TEAMS"
 TEAM_COUNTER_PK = "COUNTER#TEAMS"
 COUNTER_SHARDS = 10
@@ -56,7 +57,7 @@ def team_index(team_id: str, team_alias: str | None) -> dict:
 
 
 def member_index(team_id: str, user_id: str) -> dict:
-    return {"GSI1PK": f"USER#{user_id}", "GSI1SK": f"TEAM#{team_id}"}
+    return {"GSI1PK": f"USER#{user_id}", "GSI1SK": f"{TEAM_LINK_PREFIX}{team_id}"}
 
 
 def user_index(user_id: str, user_email: str | None) -> dict:

@@ -100,6 +100,46 @@ class KeyGenerateRequest(Request):
     metadata: Metadata | None = None
 
 
+# member_add is one transaction (100 items at most): the team check, then per member its item,
+# maybe a new user's row, and an audit record for each.
+MAX_MEMBERS_PER_ADD = 24
+MemberList = Annotated[list[Member], Field(min_length=1, max_length=MAX_MEMBERS_PER_ADD)]
+
+
+class MemberAddRequest(Request):
+    team_id: Id
+    member: Member | MemberList = Field(
+        description=f"One member, or a list of up to {MAX_MEMBERS_PER_ADD} added all or nothing; "
+                    "for more, use /team/bulk_member_add (up to 500, each added on its own).")
+    max_budget_in_team: float | None = None
+    budget_duration: Text | None = None
+
+
+class BulkMemberAddRequest(Request):
+    team_id: Id
+    # Up to 500 (API.md: more is a 400, a business rule checked after authorization).
+    members: list[Member] = Field(default_factory=list)
+    max_budget_in_team: float | None = None
+
+
+class MemberDeleteRequest(Request):
+    team_id: Id
+    user_id: Id | None = None
+    user_email: Email | None = None
+
+
+class MemberUpdateRequest(MemberDeleteRequest):
+    # null leaves a field as it is, as LiteLLM does (clients send every field).
+    role: TeamRole | None = None
+    max_budget_in_team: float | None = None
+    budget_duration: Text | None = None
+
+
+class TeamModelsRequest(Request):
+    team_id: Id
+    models: list[Name] = Field(min_length=1, max_length=1000)
+
+
 class KeyDeleteRequest(Request):
     keys: list[Annotated[str, StringConstraints(min_length=1, max_length=512)]] = Field(
         min_length=1, max_length=50)
@@ -221,6 +261,34 @@ class TeamInfo(Response):
 class ListedTeam(Team):
     team_memberships: list[TeamMembership] = Field(default_factory=list)
     keys: list[Key] = Field(default_factory=list)
+
+
+class MemberAdded(Team):
+    updated_users: list[User]
+    updated_team_memberships: list[TeamMembership]
+
+
+class BulkMemberResult(Response):
+    user_id: str | None
+    user_email: str | None
+    success: bool
+    error: str | None = None
+
+
+class BulkMembersAdded(Response):
+    team_id: str
+    results: list[BulkMemberResult]
+    total_requested: int
+    successful_additions: int
+    failed_additions: int
+    updated_team: Team
+
+
+class MemberUpdated(Response):
+    user_id: str
+    user_email: str | None
+    team_id: str
+    max_budget_in_team: float | None
 
 
 class UserInfo(Response):

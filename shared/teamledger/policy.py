@@ -15,6 +15,7 @@ from teamledger.auth import (
     PROXY_ADMIN_VIEWER,
     Caller,
 )
+from teamledger.config import settings
 from teamledger.errors import Forbidden, NotFound
 
 TEAM_KEY = "team_key"  # a key with a team and no user
@@ -27,12 +28,14 @@ class Relation(Enum):
     TEAM_KEY = "the team's own key"
     SELF = "self"
     OWNER = "owner"
+    SELF_JOIN = "joining an available team as oneself"
 
 
 class Action(Enum):
     TEAM_CREATE = "create teams"
     TEAM_MANAGE = "manage this team"
     TEAM_READ = "read this team"
+    MEMBER_MANAGE = "manage this team's members"
     USER_CREATE = "create users"
     USER_READ = "read this user"
     KEY_GENERATE = "generate this key"
@@ -59,6 +62,8 @@ RULES: dict[Action, Rule] = {
     Action.TEAM_READ: Rule(gate=_ALL_USERS | {TEAM_KEY}, everything=_READERS,
                            relations=frozenset({Relation.TEAM_ADMIN, Relation.TEAM_MEMBER,
                                                 Relation.TEAM_KEY})),
+    Action.MEMBER_MANAGE: Rule(gate=_USERS, everything=_ADMIN,
+                               relations=frozenset({Relation.TEAM_ADMIN, Relation.SELF_JOIN})),
     Action.USER_CREATE: Rule(gate=_ADMIN, everything=_ADMIN),
     Action.USER_READ: Rule(gate=_ALL_USERS, everything=_READERS,
                            relations=frozenset({Relation.SELF})),
@@ -111,6 +116,17 @@ def team_relations(caller: Caller, team_id: str, member_role: str | None) -> set
     elif member_role:
         relations.add(Relation.TEAM_MEMBER)
     return relations
+
+
+def self_join(caller: Caller, team_id: str, members: list, budgeted: bool) -> set[Relation]:
+    """API.md (*): any user may add themselves (own user_id, role `user`, no budget) to a team
+    listed in AVAILABLE_TEAMS. Anything more than that needs a team admin."""
+    if budgeted or len(members) != 1 or team_id not in settings().available_teams:
+        return set()
+    member = members[0]
+    if caller.user_id and member.user_id == caller.user_id and member.role == "user":
+        return {Relation.SELF_JOIN}
+    return set()
 
 
 def may_list_teams_of(caller: Caller, user_id: str | None) -> bool:

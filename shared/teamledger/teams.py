@@ -11,17 +11,26 @@ from teamledger.models import (
     Team,
     TeamDeleteRequest,
     TeamInfo,
+    TeamModelsRequest,
     TeamNewRequest,
     TeamsDeleted,
     TeamUpdated,
     TeamUpdateRequest,
 )
-from teamledger.policy import Action, authorize, check_gate, may_list_teams_of, team_relations
+from teamledger.policy import (
+    Action,
+    Relation,
+    authorize,
+    check_gate,
+    may_list_teams_of,
+    team_relations,
+)
 from teamledger.teamstore import TeamView
 from teamledger.timestamps import to_iso, utcnow
 
 CLEANUP_BATCH = 49  # two items each (delete + audit), plus the team item: 99 of 100
 CLEANUP_ROUNDS = 5  # fresh looks after lost races; each look deletes all it found
+MAX_TEAM_MODELS = 1000  # as many as /team/new and /team/update accept
 UPDATABLE = ("team_alias", "organization_id", "metadata", "tpm_limit", "rpm_limit",
              "max_parallel_requests", "max_budget", "models", "blocked")
 
@@ -88,17 +97,20 @@ def create_team(actor: Actor, request: TeamNewRequest) -> Team:
     raise Busy("Too many concurrent changes; please retry")
 
 
-def _load_for(caller: Caller, action: Action, team_id: str) -> TeamView:
+def load_for(caller: Caller, action: Action, team_id: str,
+             extra: set[Relation] | frozenset[Relation] = frozenset()) -> TeamView:
+    """The team, once the caller may do `action` to it (`extra`: relations the request
+    itself gives, such as a self-join)."""
     check_gate(caller, action)
     view = teamstore.load_team(team_id)
     relations = team_relations(caller, team_id, view.role_of(caller.user_id) if view else None)
     authorize(caller, action, exists=view is not None, what=f"Team {team_id}",
-              relations=relations)
+              relations=relations | set(extra))
     return view
 
 
 def team_info(actor: Actor, team_id: str) -> TeamInfo:
-    view = _load_for(actor.caller, Action.TEAM_READ, team_id)
+    view = load_for(actor.caller, Action.TEAM_READ, team_id)
     keys = [apikeys.listed(k) for k in teamstore.team_keys(team_id)]
     return TeamInfo(team_id=team_id, team_info=teamstore.to_team(view), keys=keys,
                     team_memberships=[teamstore.membership(m) for m in view.members])
@@ -152,7 +164,7 @@ def _apply(actor: Actor, view: TeamView, changes: dict, action: str) -> dict:
 def _change_team(actor: Actor, team_id: str, plan, action_of) -> TeamView:
     """Read, check, write with a version condition; a lost race starts again from the read."""
     for _ in db.attempts():
-        view = _load_for(actor.caller, Action.TEAM_MANAGE, team_id)
+        view = load_for(actor.caller, Action.TEAM_MANAGE, team_id)
         changes = plan(view.team)
         try:
             view.team = _apply(actor, view, changes, action_of(changes))
@@ -175,6 +187,26 @@ def set_blocked(actor: Actor, team_id: str, blocked: bool) -> Team:
     action = audit.BLOCKED if blocked else audit.UNBLOCKED
     view = _change_team(actor, team_id, lambda team: {"blocked": blocked}, lambda _: action)
     return teamstore.to_team(view)
+
+
+def add_models(actor: Actor, request: TeamModelsRequest) -> Team:
+    def plan(team: dict) -> dict:
+        # Order kept: the team's models first, then the new ones as named, each once.
+        models = list(dict.fromkeys([*(team.get("models") or []), *request.models]))
+        if len(models) > MAX_TEAM_MODELS:
+            raise BadRequest(f"A team can have at most {MAX_TEAM_MODELS} models")
+        return {"models": models}
+
+    return teamstore.to_team(_change_team(actor, request.team_id, plan, lambda _: audit.UPDATED))
+
+
+def delete_models(actor: Actor, request: TeamModelsRequest) -> Team:
+    named = set(request.models)
+
+    def plan(team: dict) -> dict:
+        return {"models": [m for m in team.get("models") or [] if m not in named]}
+
+    return teamstore.to_team(_change_team(actor, request.team_id, plan, lambda _: audit.UPDATED))
 
 
 # --- delete ------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 team's keys. Reads and the write fragments that other modules add to their transactions."""
 
 import random
+import uuid
 from dataclasses import dataclass, field
 
 from teamledger import audit, db, itemkeys
@@ -40,11 +41,22 @@ def team_item(values: dict) -> dict:
 
 
 def member_item(team_id: str, user_id: str, user_email: str | None, role: str, now: str,
-                order: int = 0) -> dict:
-    return itemkeys.member(team_id, user_id) | itemkeys.member_index(team_id, user_id) | {
+                order: int = 0, budget: dict | None = None) -> dict:
+    """A member and its TeamMembership in one item; `budget` from `new_budget` (or none)."""
+    key = itemkeys.member(team_id, user_id)
+    budget = budget or {}
+    return key | itemkeys.member_index(team_id, user_id) | {
         "entity": "member", "team_id": team_id, "user_id": user_id, "user_email": user_email,
-        "role": role, "spend": 0.0, "joined_at": now, "join_order": order,
-    }
+        "role": role, "spend": 0.0, "joined_at": now, "join_order": order, "version": 1,
+    } | budget | itemkeys.reset_index(key["PK"], budget.get("budget_reset_at"))
+
+
+def new_budget(max_budget: float | None, duration: str | None, reset_at: str | None) -> dict:
+    """A membership budget (LiteLLM's budget row, kept on the member item). Its anchor, the
+    first reset time, is where the period grid counts from."""
+    fields = {"budget_id": str(uuid.uuid4()), "max_budget": max_budget,
+              "budget_duration": duration, "budget_reset_at": reset_at, "budget_anchor": reset_at}
+    return {k: v for k, v in fields.items() if v is not None}
 
 
 def team_public(item: dict) -> dict:
@@ -149,6 +161,32 @@ def add_memberships_of_new_user(tx: db.Transaction, actor: Actor, user: dict,
         add_member(tx, actor, member_item(team_id, user["user_id"], user.get("user_email"),
                                           "user", now, order))
     return checks
+
+
+def update_member(tx: db.Transaction, actor: Actor, item: dict, changes: dict) -> dict:
+    """Write the member fields that really change, with their audit record, on condition that
+    the item is still the one read (its version); returns the new item."""
+    before, after = audit.changed_fields(item, changes)
+    if not after:
+        return item
+    written = after | {"version": item.get("version", 0) + 1}
+    if "budget_reset_at" in after:
+        written |= {"GSI4PK": None, "GSI4SK": None} | itemkeys.reset_index(
+            item["PK"], after["budget_reset_at"])
+    expression, names, values = db.update_expression(written)
+    # Members written before versions existed have none: unchanged means still none.
+    if "version" in item:
+        condition, values = "#version = :v", values | {":v": item["version"]}
+    else:
+        condition = "attribute_not_exists(#version)"
+    tx.update(itemkeys.member(item["team_id"], item["user_id"]), expression, values=values,
+              names=names | {"#version": "version"},
+              condition=f"attribute_exists(PK) AND {condition}")
+    audit.record(tx, actor, audit.UPDATED, audit.MEMBERSHIP_TABLE,
+                 audit.membership_id(item["team_id"], item["user_id"]),
+                 {k: v for k, v in before.items() if k != "budget_anchor"},
+                 {k: v for k, v in after.items() if k != "budget_anchor"})
+    return {k: v for k, v in (item | written).items() if v is not None}
 
 
 def add_member_deletion(tx: db.Transaction, actor: Actor | None, item: dict) -> None:

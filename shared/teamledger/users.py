@@ -46,32 +46,59 @@ def find_by_email(user_email: str) -> list[dict]:
     return items
 
 
-def resolve_members(members: list[Member]) -> list[ResolvedMember]:
-    """Members named by id or email -> user ids, reading every known user in one batch.
+def _user_id_of(member: Member, new_ids: dict[str, str]) -> str:
+    if member.user_id:
+        return member.user_id
+    if not member.user_email:
+        raise BadRequest("Each member needs a user_id or a user_email")
+    matches = find_by_email(member.user_email)
+    if len(matches) > 1:
+        raise BadRequest(f"More than one user has the email {member.user_email}; "
+                         "pass the member's user_id instead")
+    # An email listed twice is one new user, so it shows up as listed twice.
+    return matches[0]["user_id"] if matches else new_ids.setdefault(
+        member.user_email.lower(), str(uuid.uuid4()))
 
-    An email with no user gets a new id; an email shared by two users is ambiguous (400).
+
+def resolve_each(members: list[Member]) -> list[ResolvedMember | BadRequest]:
+    """Members named by id or email -> users, each on its own: its user, or why it cannot be
+    added (in a bulk add it fails alone). Every known user is read in one batch.
+
+    An email with no user gets a new id; an email shared by two users is ambiguous; a user
+    named a second time is listed twice.
     """
-    ids: list[tuple[Member, str]] = []
-    new_ids: dict[str, str] = {}  # an email listed twice is one new user, so listed twice
+    ids: list[str | BadRequest] = []
+    new_ids: dict[str, str] = {}
     for member in members:
-        if member.user_id:
-            ids.append((member, member.user_id))
-            continue
-        if not member.user_email:
-            raise BadRequest("Each member needs a user_id or a user_email")
-        matches = find_by_email(member.user_email)
-        if len(matches) > 1:
-            raise BadRequest(f"More than one user has the email {member.user_email}; "
-                             "pass the member's user_id instead")
-        ids.append((member, matches[0]["user_id"] if matches else new_ids.setdefault(
-            member.user_email.lower(), str(uuid.uuid4()))))
-    seen = [user_id for _, user_id in ids]
-    duplicate = next((m for m, u in ids if seen.count(u) > 1), None)
-    if duplicate:
-        raise BadRequest(f"User {duplicate.user_id or duplicate.user_email} is listed twice")
+        try:
+            ids.append(_user_id_of(member, new_ids))
+        except BadRequest as error:
+            ids.append(error)
+    seen: set[str] = set()
+    for index, (member, user_id) in enumerate(zip(members, ids, strict=True)):
+        if isinstance(user_id, str) and user_id in seen:
+            ids[index] = BadRequest(f"User {member.user_id or member.user_email} is listed twice")
+        elif isinstance(user_id, str):
+            seen.add(user_id)
     stored = {u["user_id"]: u for u in db.batch_get([itemkeys.user(u) for u in seen])}
-    return [ResolvedMember(user_id, member.user_email or stored.get(user_id, {}).get(
-        "user_email"), member.role, stored.get(user_id)) for member, user_id in ids]
+    return [user_id if isinstance(user_id, BadRequest) else ResolvedMember(
+        user_id, member.user_email or stored.get(user_id, {}).get("user_email"), member.role,
+        stored.get(user_id)) for member, user_id in zip(members, ids, strict=True)]
+
+
+def resolve_members(members: list[Member]) -> list[ResolvedMember]:
+    """As `resolve_each`, all or nothing: the first member that cannot be added is a 400."""
+    resolved = resolve_each(members)
+    error = next((r for r in resolved if isinstance(r, BadRequest)), None)
+    if error:
+        raise error
+    return [r for r in resolved if isinstance(r, ResolvedMember)]
+
+
+def team_ids_of(user_id: str) -> list[str]:
+    """The user's teams, from their member items on GSI1 (never an array on the user)."""
+    return [link["team_id"] for link in db.query_all(
+        itemkeys.user_partition(user_id), index="GSI1", sk_prefix=itemkeys.TEAM_LINK_PREFIX)]
 
 
 def add_missing_users(tx: db.Transaction, actor: Actor, members: list[ResolvedMember],

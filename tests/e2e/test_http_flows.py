@@ -5,6 +5,8 @@ import shutil
 import subprocess
 import urllib.error
 import urllib.request
+import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -65,6 +67,26 @@ def test_litellm_team_flow_over_http(dev_server):
     assert call(dev_server, "GET", f"/team/info?team_id={team_id}")[0] == 404
     status, info = call(dev_server, "GET", f"/user/info?user_id={user['user_id']}")
     assert status == 200 and info["user_info"]["teams"] == []
+
+
+def test_concurrent_member_adds_over_http(dev_server):
+    # Given a team, 50 users to add and one more who is added 10 times at once
+    status, team = call(dev_server, "POST", "/team/new", {"team_alias": "e2e-crowd"})
+    assert status == 200
+    joiners = [f"e2e-joiner-{uuid.uuid4().hex[:8]}" for _ in range(50)]
+    twice = f"e2e-twice-{uuid.uuid4().hex[:8]}"
+    bodies = [{"team_id": team["team_id"], "member": {"user_id": u}}
+              for u in [*joiners, *[twice] * 10]]
+    # When all 60 adds are sent at once
+    with ThreadPoolExecutor(20) as pool:
+        replies = list(pool.map(lambda b: call(dev_server, "POST", "/team/member_add", b),
+                                bodies))
+    # Then the 50 different users all land, and the same user once (nine 400s)
+    assert [status for status, _ in replies[:50]] == [200] * 50, replies[:50]
+    assert sorted(status for status, _ in replies[50:]) == [200] + [400] * 9, replies[50:]
+    status, info = call(dev_server, "GET", f"/team/info?team_id={team['team_id']}")
+    assert status == 200
+    assert set(info["team_info"]["members"]) == {"default_user_id", twice, *joiners}
 
 
 def test_the_raw_master_key_and_raw_keys_never_reach_the_log(dev_server):

@@ -8,8 +8,9 @@ a 4xx whose JSON body is API.md's error shape (`{"detail": {"error": "..."}}`, o
 the table (key and content hash) taken right before and right after the request must be
 identical: no partial write.
 
-Bodies name the objects built once for this module by placeholders: "<team>", "<user>" and
-"<key>" (a key's token) are replaced with the real ids before sending. Wherever a field is
+Bodies name the objects built once for this module by placeholders: "<team>", "<user>" (a
+member of that team), "<outsider>" (a user who is not) and "<key>" (a key's token) are
+replaced with the real ids before sending. Wherever a field is
 wrong, the rest of the body is valid and names a real object, so a service that let the bad
 field through would really write something, and the snapshot would show it.
 """
@@ -26,7 +27,9 @@ import pytest
 from tests.support.client import MASTER_KEY
 
 POST_ROUTES = ("/team/new", "/team/update", "/team/delete", "/team/block", "/team/unblock",
-               "/user/new", "/key/generate", "/key/delete")
+               "/user/new", "/key/generate", "/key/delete", "/team/member_add",
+               "/team/bulk_member_add", "/team/member_delete", "/team/member_update",
+               "/team/model/add", "/team/model/delete")
 
 # A valid body for each POST route that acts on the module's own objects.
 VALID_BODY = {
@@ -38,9 +41,20 @@ VALID_BODY = {
     "/user/new": {"user_email": "bad-input@example.com"},
     "/key/generate": {"team_id": "<team>", "user_id": "<user>"},
     "/key/delete": {"keys": ["<key>"]},
+    "/team/member_add": {"team_id": "<team>", "member": {"user_id": "<outsider>"}},
+    "/team/bulk_member_add": {"team_id": "<team>", "members": [{"user_id": "<outsider>"}]},
+    "/team/member_delete": {"team_id": "<team>", "user_id": "<user>"},
+    "/team/member_update": {"team_id": "<team>", "user_id": "<user>", "max_budget_in_team": 1},
+    "/team/model/add": {"team_id": "<team>", "models": ["bad-input-model"]},
+    "/team/model/delete": {"team_id": "<team>", "models": ["gpt-4o"]},
 }
 ROUTES_WITH_METADATA = ("/team/new", "/team/update", "/user/new", "/key/generate")
-ROUTES_WITH_BUDGET = ("/team/new", "/team/update", "/user/new", "/key/generate")
+ROUTES_WITH_BUDGET = ("/team/new", "/team/update", "/user/new", "/key/generate",
+                      "/team/member_add", "/team/bulk_member_add", "/team/member_update")
+# The member routes' budget is the membership's: its field says so.
+BUDGET_FIELD = {route: "max_budget_in_team" for route in (
+    "/team/member_add", "/team/bulk_member_add", "/team/member_update")}
+ROUTES_WITH_DURATION = tuple(r for r in ROUTES_WITH_BUDGET if r != "/team/bulk_member_add")
 ROUTES_WITH_LIMITS = ("/team/new", "/team/update")
 MIB = 1024 * 1024
 UNKNOWN_TOKEN = "0" * 64
@@ -50,11 +64,14 @@ UNKNOWN_TOKEN = "0" * 64
 
 @pytest.fixture(scope="module")
 def known(api) -> dict[str, str]:
-    """A user in a team, with a key of that team: real objects for bodies to name."""
+    """A user in a team (with a model), a key of that team, and a user outside it: real
+    objects for bodies to name."""
     user = api.new_user()
-    team = api.new_team(members_with_roles=[{"user_id": user["user_id"], "role": "user"}])
+    team = api.new_team(members_with_roles=[{"user_id": user["user_id"], "role": "user"}],
+                        models=["gpt-4o"])
     key = api.new_key(team_id=team["team_id"], user_id=user["user_id"])
-    return {"<team>": team["team_id"], "<user>": user["user_id"], "<key>": key["token"]}
+    return {"<team>": team["team_id"], "<user>": user["user_id"], "<key>": key["token"],
+            "<outsider>": api.new_user()["user_id"]}
 
 
 def fill(value: Any, known: dict[str, str]) -> Any:
@@ -364,6 +381,60 @@ WRONG_TYPES = [
     ("/key/delete", "keys null", {"keys": None}, "keys"),
     ("/key/delete", "keys empty string", {"keys": [""]}, "keys"),
     ("/key/delete", "51 keys", {"keys": ["<key>"] + [f"sk-{i}" for i in range(50)]}, "keys"),
+    ("/team/member_add", "team_id int", {"team_id": 1, "member": {"user_id": "<outsider>"}},
+     "team_id"),
+    ("/team/member_add", "member string", {"team_id": "<team>", "member": "<outsider>"},
+     "member"),
+    ("/team/member_add", "member list of strings",
+     {"team_id": "<team>", "member": ["<outsider>"]}, "member"),
+    ("/team/member_add", "member role unknown",
+     {"team_id": "<team>", "member": {"user_id": "<outsider>", "role": "owner"}}, "role"),
+    ("/team/member_add", "member user_id int", {"team_id": "<team>", "member": {"user_id": 5}},
+     "user_id"),
+    ("/team/member_add", "member email invalid",
+     {"team_id": "<team>", "member": {"user_email": "not-an-email"}}, "user_email"),
+    ("/team/member_add", "25 members", {"team_id": "<team>", "member": [
+        {"user_id": "<outsider>"}] + [{"user_id": f"m{i}"} for i in range(24)]}, "member"),
+    ("/team/member_add", "max_budget_in_team string",
+     {"team_id": "<team>", "member": {"user_id": "<outsider>"}, "max_budget_in_team": "x"},
+     "max_budget_in_team"),
+    ("/team/member_add", "budget_duration int",
+     {"team_id": "<team>", "member": {"user_id": "<outsider>"}, "budget_duration": 7},
+     "budget_duration"),
+    ("/team/bulk_member_add", "members string", {"team_id": "<team>", "members": "<outsider>"},
+     "members"),
+    ("/team/bulk_member_add", "members not objects",
+     {"team_id": "<team>", "members": ["<outsider>"]}, "members"),
+    ("/team/bulk_member_add", "member role unknown",
+     {"team_id": "<team>", "members": [{"user_id": "<outsider>", "role": "owner"}]}, "role"),
+    ("/team/bulk_member_add", "max_budget_in_team string",
+     {"team_id": "<team>", "members": [{"user_id": "<outsider>"}], "max_budget_in_team": "x"},
+     "max_budget_in_team"),
+    ("/team/bulk_member_add", "team_id null",
+     {"team_id": None, "members": [{"user_id": "<outsider>"}]}, "team_id"),
+    ("/team/member_delete", "team_id int", {"team_id": 1, "user_id": "<user>"}, "team_id"),
+    ("/team/member_delete", "user_id list", {"team_id": "<team>", "user_id": ["<user>"]},
+     "user_id"),
+    ("/team/member_delete", "user_email invalid",
+     {"team_id": "<team>", "user_email": "not-an-email"}, "user_email"),
+    ("/team/member_update", "role unknown", {"team_id": "<team>", "user_id": "<user>",
+                                             "role": "owner"}, "role"),
+    ("/team/member_update", "role int", {"team_id": "<team>", "user_id": "<user>", "role": 1},
+     "role"),
+    ("/team/member_update", "max_budget_in_team string",
+     {"team_id": "<team>", "user_id": "<user>", "max_budget_in_team": "x"},
+     "max_budget_in_team"),
+    ("/team/member_update", "budget_duration int",
+     {"team_id": "<team>", "user_id": "<user>", "budget_duration": 30}, "budget_duration"),
+    ("/team/member_update", "user_id int", {"team_id": "<team>", "user_id": 5}, "user_id"),
+    *[(route, case_id, {"team_id": "<team>"} | body, "models")
+      for route in ("/team/model/add", "/team/model/delete")
+      for case_id, body in (("models string", {"models": "gpt-4o"}),
+                            ("models int items", {"models": [1]}),
+                            ("models empty name", {"models": [""]}),
+                            ("models null", {"models": None}),
+                            ("1001 models", {"models": [f"m{i}" for i in range(1001)]}))],
+    ("/team/model/add", "team_id int", {"team_id": 1, "models": ["m"]}, "team_id"),
 ]
 
 
@@ -412,6 +483,17 @@ MISSING_FIELDS = [
     ("/key/delete", "no keys", {"key": "<key>"}, "keys"),
     ("/key/delete", "empty object", {}, "keys"),
     ("/key/delete", "empty keys", {"keys": []}, "keys"),
+    ("/team/member_add", "no team_id", {"member": {"user_id": "<outsider>"}}, "team_id"),
+    ("/team/member_add", "no member", {"team_id": "<team>"}, "member"),
+    ("/team/member_add", "empty member list", {"team_id": "<team>", "member": []}, "member"),
+    ("/team/member_add", "empty object", {}, "team_id"),
+    ("/team/bulk_member_add", "no team_id", {"members": [{"user_id": "<outsider>"}]},
+     "team_id"),
+    ("/team/member_delete", "no team_id", {"user_id": "<user>"}, "team_id"),
+    ("/team/member_update", "no team_id", {"user_id": "<user>", "role": "admin"}, "team_id"),
+    ("/team/model/add", "no models", {"team_id": "<team>"}, "models"),
+    ("/team/model/add", "empty models", {"team_id": "<team>", "models": []}, "models"),
+    ("/team/model/delete", "no team_id", {"models": ["gpt-4o"]}, "team_id"),
 ]
 
 
@@ -464,6 +546,25 @@ BAD_IDS = [
     ("/key/generate", "key_alias 1025 chars", {"team_id": "<team>", "key_alias": "k" * 1025},
      "key_alias"),
     ("/key/delete", "key 513 chars", {"keys": ["sk-" + "k" * 510]}, "keys"),
+    ("/team/member_add", "team_id with NUL",
+     {"team_id": "<team>\x00", "member": {"user_id": "<outsider>"}}, "team_id"),
+    ("/team/member_add", "team_id 257 chars",
+     {"team_id": LONG_ID, "member": {"user_id": "<outsider>"}}, "team_id"),
+    ("/team/member_add", "member user_id with tab",
+     {"team_id": "<team>", "member": {"user_id": "a\tb"}}, "user_id"),
+    ("/team/bulk_member_add", "member user_id with NUL next to a real one",
+     {"team_id": "<team>", "members": [{"user_id": "<outsider>"}, {"user_id": "a\x00"}]},
+     "user_id"),
+    ("/team/member_delete", "user_id with NUL", {"team_id": "<team>", "user_id": "<user>\x00"},
+     "user_id"),
+    ("/team/member_delete", "team_id 257 chars", {"team_id": LONG_ID, "user_id": "<user>"},
+     "team_id"),
+    ("/team/member_update", "user_id 257 chars", {"team_id": "<team>", "user_id": LONG_ID},
+     "user_id"),
+    ("/team/model/add", "team_id with NUL", {"team_id": "<team>\x00", "models": ["m"]},
+     "team_id"),
+    ("/team/model/delete", "model name 513 chars",
+     {"team_id": "<team>", "models": ["gpt-4o", "m" * 513]}, "models"),
 ]
 
 
@@ -488,11 +589,12 @@ BAD_BUDGETS = [("NaN", "NaN"), ("Infinity", "Infinity"), ("-Infinity", "-Infinit
 @pytest.mark.parametrize(("route", "literal"), route_cases(ROUTES_WITH_BUDGET, BAD_BUDGETS))
 def test_a_negative_or_non_finite_budget_is_400(api, known, route, literal):
     # Given a max_budget that is negative, NaN, infinite or absurdly large
-    raw = with_literal(VALID_BODY[route], "max_budget", literal)
+    field = BUDGET_FIELD.get(route, "max_budget")
+    raw = with_literal(VALID_BODY[route], field, literal)
     # When it is posted
     reply = send(api, known, "POST", route, raw=raw)
     # Then it is a business-rule error naming the field, and nothing is written
-    assert "max_budget" in error_message(reply, 400)
+    assert field in error_message(reply, 400)
 
 
 BAD_LIMITS = [(f"{field} {value}", field, value)
@@ -517,7 +619,7 @@ BAD_DURATIONS = [
     ("upper case", "1D"), ("fullwidth digit", "\uff11d"), ("space inside", "1 d"),
     ("00s", "00s"), ("0mo", "0mo"), ("99999999d", "99999999d"), ("ISO 8601", "P1D"),
 ]
-DURATION_FIELDS = [(route, field) for route in ROUTES_WITH_BUDGET
+DURATION_FIELDS = [(route, field) for route in ROUTES_WITH_DURATION
                    for field in ("budget_duration",)] + [("/key/generate", "duration")]
 
 
@@ -554,6 +656,18 @@ UNKNOWN_IDS = [
     ("POST", "/key/delete", "not a key at all", {"body": {"keys": [UNKNOWN]}}, None),
     ("POST", "/key/generate", "unknown team", {"body": {"team_id": UNKNOWN}}, UNKNOWN),
     ("POST", "/user/new", "unknown team", {"body": {"teams": [UNKNOWN]}}, UNKNOWN),
+    ("POST", "/team/member_add", "unknown team",
+     {"body": {"team_id": UNKNOWN, "member": {"user_id": "<outsider>"}}}, UNKNOWN),
+    ("POST", "/team/bulk_member_add", "unknown team",
+     {"body": {"team_id": UNKNOWN, "members": [{"user_id": "<outsider>"}]}}, UNKNOWN),
+    ("POST", "/team/member_delete", "unknown team",
+     {"body": {"team_id": UNKNOWN, "user_id": "<user>"}}, UNKNOWN),
+    ("POST", "/team/member_update", "unknown team",
+     {"body": {"team_id": UNKNOWN, "user_id": "<user>", "role": "admin"}}, UNKNOWN),
+    ("POST", "/team/model/add", "unknown team",
+     {"body": {"team_id": UNKNOWN, "models": ["m"]}}, UNKNOWN),
+    ("POST", "/team/model/delete", "unknown team",
+     {"body": {"team_id": UNKNOWN, "models": ["gpt-4o"]}}, UNKNOWN),
 ]
 
 
@@ -569,6 +683,30 @@ def test_an_unknown_id_is_404_for_an_admin(api, known, method, route, request_, 
     if named:
         assert named in message, message
     assert "sk-" not in message, message
+
+
+NOT_MEMBERS = [
+    ("/team/member_delete", "unknown user", {"team_id": "<team>", "user_id": UNKNOWN}),
+    ("/team/member_delete", "a user who is no member",
+     {"team_id": "<team>", "user_id": "<outsider>"}),
+    ("/team/member_delete", "an email no member has",
+     {"team_id": "<team>", "user_email": "nobody@example.com"}),
+    ("/team/member_delete", "neither user_id nor user_email", {"team_id": "<team>"}),
+    ("/team/member_update", "unknown user",
+     {"team_id": "<team>", "user_id": UNKNOWN, "role": "admin"}),
+    ("/team/member_update", "a user who is no member",
+     {"team_id": "<team>", "user_id": "<outsider>", "max_budget_in_team": 3}),
+]
+
+
+@pytest.mark.parametrize(("route", "body"), [
+    pytest.param(route, body, id=f"{route} {case_id}") for route, case_id, body in NOT_MEMBERS])
+def test_a_user_who_is_not_a_member_is_400(api, known, route, body):
+    # Given a body naming someone who is not in the module's team (or no one)
+    # When it is posted with the master key
+    reply = send(api, known, "POST", route, body=body)
+    # Then it is a business-rule error, and nothing is written
+    error_message(reply, 400)
 
 
 # --- query strings -------------------------------------------------------------------------
@@ -654,6 +792,19 @@ ORDER = [
      {"raw": with_literal({"team_id": UNKNOWN}, "max_budget", "NaN")}, 404),
     ("POST", "/team/delete", "unknown and control-character ids",
      {"body": {"team_ids": [UNKNOWN, "a\x00"]}}, 422),
+    ("POST", "/team/member_add", "unknown team with a wrongly typed member",
+     {"body": {"team_id": UNKNOWN, "member": 5}}, 422),
+    ("POST", "/team/member_add", "unknown team with a negative budget and a bad duration",
+     {"body": {"team_id": UNKNOWN, "member": {"user_id": "<outsider>"},
+               "max_budget_in_team": -1, "budget_duration": "30days"}}, 404),
+    ("POST", "/team/member_add", "unknown team and a member already in it elsewhere",
+     {"body": {"team_id": UNKNOWN, "member": {"user_id": "<user>"}}}, 404),
+    ("POST", "/team/bulk_member_add", "unknown team with 501 members",
+     {"body": {"team_id": UNKNOWN, "members": [{"user_id": f"u{i}"} for i in range(501)]}}, 404),
+    ("POST", "/team/member_update", "unknown team, unknown user, bad duration",
+     {"body": {"team_id": UNKNOWN, "user_id": UNKNOWN, "budget_duration": "30days"}}, 404),
+    ("POST", "/team/member_update", "a bad duration for a user who is no member",
+     {"body": {"team_id": "<team>", "user_id": "<outsider>", "budget_duration": "1y"}}, 400),
 ]
 
 
@@ -666,6 +817,18 @@ def test_checks_run_in_the_documented_order(api, known, method, route, request_,
     reply = send(api, known, method, route, **request_)
     # Then the check API.md orders first decides the answer, and nothing is written
     assert_clear_error(reply, status)
+
+
+def test_a_duplicate_member_is_refused_only_after_authorization(api, known):
+    # Given a plain member of the module's team (not its admin)
+    member = api.new_user()
+    team_id = api.new_team(members_with_roles=[{"user_id": member["user_id"]}])["team_id"]
+    body = {"team_id": team_id, "member": {"user_id": "<user>"}}
+    api.ok(api.post("/team/member_add", fill(body, known)))
+    # When they add someone who is already in the team
+    reply = send(api, known, "POST", "/team/member_add", body=body, key=member["key"])
+    # Then it is 403: they learn nothing of the roster
+    error_message(reply, 403)
 
 
 # --- all or nothing -----------------------------------------------------------------------
@@ -754,3 +917,25 @@ def test_a_key_for_an_unknown_team_writes_no_key_and_no_user(api, known):
     # Then it is 404 naming the team, and neither the key nor the user exists
     assert UNKNOWN in error_message(reply, 404)
     assert api.get("/user/info", query={"user_id": user_id}).status == 404
+
+
+@pytest.mark.parametrize("members", [
+    pytest.param([{"user_id": "fresh-<team>"}, {"user_id": "<user>"}],
+                 id="a new user and a member already in"),
+    pytest.param([{"user_email": "fresh-<team>@example.com"}, {"user_email": "<shared>"}],
+                 id="a new email and an email two users share"),
+    pytest.param([{"user_id": "<outsider>"}, {"user_id": "<outsider>", "role": "admin"}],
+                 id="the same user twice"),
+    pytest.param([{"user_id": "<outsider>"}, {"role": "admin"}],
+                 id="a member without id or email"),
+])
+def test_a_member_add_that_cannot_add_everyone_adds_no_one(api, known, members):
+    # Given two users who share one email
+    shared = f"shared-{uuid.uuid4().hex[:8]}@example.com"
+    api.new_user(user_email=shared)
+    api.new_user(user_email=shared)
+    # When a list is added to the module's team in which one member cannot be added
+    reply = send(api, known | {"<shared>": shared}, "POST", "/team/member_add",
+                 body={"team_id": "<team>", "member": members})
+    # Then it is refused with a message; no member, user or audit record is written
+    error_message(reply, 400)

@@ -69,3 +69,32 @@ def test_concurrent_updates_of_one_team_lose_nothing(api, pool):
     assert {f: final[f] for f in fields} == dict(zip(fields, values, strict=True))
     updates = [i for i in _audit_records(team["team_id"]) if i["action"]["S"] == "updated"]
     assert len(updates) == len(bodies)
+
+
+def test_concurrent_adds_of_different_users_to_one_team_all_land(api, pool):
+    # Given a team, and 20 users who are not in it (new ids: each add creates its user too)
+    team_id = api.new_team()["team_id"]
+    user_ids = [f"joiner-{uuid.uuid4().hex[:8]}" for _ in range(20)]
+    # When they are all added at once, one request each
+    bodies = [{"team_id": team_id, "member": {"user_id": u}} for u in user_ids]
+    replies = list(pool.map(_call, ["POST"] * 20, ["/team/member_add"] * 20, bodies))
+    # Then every add succeeds and the team has every one of them
+    assert [status for status, _ in replies] == [200] * 20, replies
+    members = api.ok(api.get("/team/info", query={"team_id": team_id}))["team_info"]["members"]
+    assert set(members) == {"default_user_id", *user_ids}
+    assert all(len(_audit_records(f"{team_id}:{u}")) == 1 for u in user_ids)
+
+
+def test_concurrent_adds_of_one_user_give_one_200_and_seven_400s(api, pool):
+    # Given a team and a user not in it
+    team_id = api.new_team()["team_id"]
+    user_id = api.new_user()["user_id"]
+    # When the same add is sent 8 times at once
+    body = {"team_id": team_id, "member": {"user_id": user_id}}
+    replies = list(pool.map(_call, ["POST"] * 8, ["/team/member_add"] * 8, [body] * 8))
+    # Then one adds the member; the others are told they are already in
+    statuses = sorted(status for status, _ in replies)
+    assert statuses == [200] + [400] * 7, replies
+    assert all("already a member" in reply["detail"]["error"]
+               for status, reply in replies if status == 400)
+    assert len(_audit_records(f"{team_id}:{user_id}")) == 1

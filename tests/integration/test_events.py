@@ -33,6 +33,17 @@ EXPECTED: dict[str, Callable[[Any, str | None], bool]] = {
     "team_update": lambda body, _: body["data"]["team_alias"] == "engineering-platform",
     "team_block": lambda body, _: body["blocked"] is True,
     "team_unblock": lambda body, _: body["blocked"] is False,
+    "team_member_add": lambda body, _: "bob" in body["members"]
+    and body["updated_team_memberships"][0]["litellm_budget_table"]["max_budget"] == 25,
+    "team_bulk_member_add": lambda body, _: (body["successful_additions"],
+                                             body["failed_additions"]) == (2, 0),
+    "team_member_update": lambda body, _: body == {
+        "user_id": "bob", "user_email": "bob@example.com", "team_id": "team-eng",
+        "max_budget_in_team": 50},
+    "team_member_delete": lambda body, _: "carol" in body["members"]
+    and "dave@example.com" not in [m["user_email"] for m in body["members_with_roles"]],
+    "team_model_add": lambda body, _: body["models"] == ["gpt-4o", "claude-3-5-sonnet"],
+    "team_model_delete": lambda body, _: body["models"] == ["claude-3-5-sonnet"],
     "team_list": lambda body, _: "team-eng" in [team["team_id"] for team in body],
     "user_info": lambda body, _: "team-eng" in body["user_info"]["teams"],
     "key_generate": lambda body, _: body["key_alias"] == "ci-bot" and body["team_id"] == "team-eng",
@@ -105,7 +116,7 @@ def test_event_fixture_is_its_routes_v2_event(name: str):
 
 
 def test_event_fixtures_in_order_all_succeed_against_an_empty_table(api: Api):
-    # Given the fixtures' ids are used by no other test (alice, team-eng)
+    # Given the fixtures' ids are used by no other test (alice, bob, carol, team-eng...)
     route_of = template_routes()
     tokens: dict[str, str | None] = {}
 

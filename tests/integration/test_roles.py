@@ -1,4 +1,4 @@
-"""API.md's role table for the foundation routes, as one matrix: route x target x caller.
+"""API.md's role table, as one matrix: route x target x caller.
 
 Keys are real: users from /user/new, keys from /key/generate. Each row lists the status every
 kind of caller gets, in the order of CALLERS.
@@ -29,6 +29,7 @@ class World:
             self.keys[caller], self.user_ids[caller] = user["key"], user["user_id"]
         self.team = self.own_team()
         self.other_team = api.new_team()["team_id"]
+        self.member_only_team = self.members_team()
         self.keys["team_key"] = api.new_key(team_id=self.team)["key"]
         self.keys["no_identity"] = api.new_key()["key"]
         self.bystander = api.new_user()
@@ -37,6 +38,11 @@ class World:
         return self.api.new_team(members_with_roles=[
             {"user_id": self.user_ids["team_admin"], "role": "admin"},
             {"user_id": self.user_ids["member"], "role": "user"}])["team_id"]
+
+    def members_team(self) -> str:
+        """A team with the member in it as a plain member, and not the team admin."""
+        return self.api.new_team(
+            members_with_roles=[{"user_id": self.user_ids["member"]}])["team_id"]
 
     def own_key(self, caller: str) -> str:
         """A key the caller owns (a fresh one; callers without a user get a stranger's)."""
@@ -139,6 +145,33 @@ MATRIX += [
      lambda w, c: {"body": {"team_ids": [unknown()]}},
      "404 404 403 403 403 403 403 403 403"),
 ]
+
+# Member and model routes: the body for a target team. Only member_delete uses up its target,
+# so it gets fresh teams; the others act on the shared ones.
+MEMBER_BODIES = {
+    "/team/member_add": lambda w, team: {"team_id": team,
+                                         "member": {"user_id": w.api.new_user()["user_id"]}},
+    "/team/bulk_member_add": lambda w, team: {
+        "team_id": team, "members": [{"user_id": w.api.new_user()["user_id"]}]},
+    "/team/member_delete": lambda w, team: {"team_id": team, "user_id": w.user_ids["member"]},
+    "/team/member_update": lambda w, team: {"team_id": team, "user_id": w.user_ids["member"],
+                                            "max_budget_in_team": 5},
+    "/team/model/add": lambda w, team: {"team_id": team, "models": ["gpt-4o"]},
+    "/team/model/delete": lambda w, team: {"team_id": team, "models": ["gpt-4o"]},
+}
+for path, body in MEMBER_BODIES.items():
+    fresh = path == "/team/member_delete"
+    MATRIX += [
+        (f"{path} own", "POST", path, lambda w, c, body=body, fresh=fresh: {
+            "body": body(w, w.own_team() if fresh else w.team)},
+         "200 200 403 200 403 403 403 403 403"),
+        # a team the member is in as a plain member, and the team admin is not in
+        (f"{path} other", "POST", path, lambda w, c, body=body, fresh=fresh: {
+            "body": body(w, w.members_team() if fresh else w.member_only_team)},
+         "200 200 403 403 403 403 403 403 403"),
+        (f"{path} unknown", "POST", path, lambda w, c, body=body: {"body": body(w, unknown())},
+         "404 404 403 403 403 403 403 403 403"),
+    ]
 
 CASES = [
     pytest.param(method, path, request, caller, int(status), id=f"{name} | {caller}")

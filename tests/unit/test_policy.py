@@ -1,9 +1,19 @@
 """The authorization rules as data: the order of checks of API.md, without any I/O."""
 
+from types import SimpleNamespace
+
 import pytest
 from teamledger.auth import Caller
+from teamledger.config import settings
 from teamledger.errors import Forbidden, NotFound
-from teamledger.policy import Action, Relation, authorize, caller_kind, team_relations
+from teamledger.policy import (
+    Action,
+    Relation,
+    authorize,
+    caller_kind,
+    self_join,
+    team_relations,
+)
 
 ADMIN = Caller("t", "a", "proxy_admin")
 VIEWER = Caller("t", "v", "proxy_admin_viewer")
@@ -49,3 +59,47 @@ def test_a_key_with_no_identity_passes_no_gate():
     for action in Action:
         with pytest.raises(Forbidden):
             authorize(NOBODY, action)
+
+
+def test_team_admins_manage_members_and_plain_members_do_not():
+    authorize(USER, Action.MEMBER_MANAGE, relations={Relation.TEAM_ADMIN})
+    authorize(ADMIN, Action.MEMBER_MANAGE)
+    for caller, relations in ((USER, {Relation.TEAM_MEMBER}), (VIEWER, set()),
+                              (TEAM_KEY, {Relation.TEAM_KEY})):
+        with pytest.raises(Forbidden):
+            authorize(caller, Action.MEMBER_MANAGE, relations=relations)
+
+
+@pytest.fixture
+def available(monkeypatch):
+    monkeypatch.setenv("TABLE_NAME", "unit")
+    monkeypatch.setenv("AVAILABLE_TEAMS", " open , also-open,")
+    settings.cache_clear()
+    yield
+    settings.cache_clear()
+
+
+def member(user_id, role="user"):
+    return SimpleNamespace(user_id=user_id, role=role)
+
+
+@pytest.mark.parametrize(("team_id", "members", "budgeted", "joins"), [
+    ("open", [member("u")], False, True),
+    ("also-open", [member("u")], False, True),
+    ("closed", [member("u")], False, False),
+    ("open", [member("u", "admin")], False, False),
+    ("open", [member("u")], True, False),
+    ("open", [member("someone")], False, False),
+    ("open", [member("u"), member("someone")], False, False),
+    ("open", [member(None)], False, False),
+])
+def test_self_join_is_only_oneself_as_user_without_budget_to_an_available_team(
+        available, team_id, members, budgeted, joins):
+    relations = self_join(USER, team_id, members, budgeted)
+    assert relations == ({Relation.SELF_JOIN} if joins else set())
+    if joins:
+        authorize(USER, Action.MEMBER_MANAGE, relations=relations)
+
+
+def test_no_self_join_without_a_user(available):
+    assert self_join(TEAM_KEY, "open", [member(None)], False) == set()

@@ -1,0 +1,15 @@
+"""POST /team/bulk_member_add: up to 500 members, each added or refused on its own."""
+
+from teamledger import members
+from teamledger.api import ServiceApp, lambda_entry
+from teamledger.models import BulkMemberAddRequest, BulkMembersAdded
+
+app = ServiceApp()
+
+
+@app.post("/team/bulk_member_add")
+def team_bulk_member_add(request: BulkMemberAddRequest) -> BulkMembersAdded:
+    return members.bulk_add_members(app.actor, request)
+
+
+lambda_handler = lambda_entry(app)
