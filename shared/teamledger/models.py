@@ -35,39 +35,33 @@ class Member(Request):
     role: TeamRole = "user"
 
 
-class TeamNewRequest(Request):
-    team_id: Id | None = None
+class TeamSettings(Request):
+    """The fields /team/new and /team/update share (all optional in both)."""
+
     team_alias: Text | None = None
     organization_id: Id | None = None
-    members_with_roles: list[Member] = Field(default_factory=list, max_length=20)
     metadata: Metadata | None = None
     tpm_limit: Limit | None = None
     rpm_limit: Limit | None = None
     max_parallel_requests: Limit | None = None
     max_budget: float | None = None
     budget_duration: Text | None = None
+    model_aliases: Metadata | None = None
+    tags: list[Name] | None = Field(default=None, max_length=1000)
+    guardrails: list[Name] | None = Field(default=None, max_length=1000)
+
+
+class TeamNewRequest(TeamSettings):
+    team_id: Id | None = None
+    members_with_roles: list[Member] = Field(default_factory=list, max_length=20)
     models: list[Name] = Field(default_factory=list, max_length=1000)
     blocked: bool = False
-    model_aliases: Metadata | None = None
-    tags: list[Name] | None = Field(default=None, max_length=1000)
-    guardrails: list[Name] | None = Field(default=None, max_length=1000)
 
 
-class TeamUpdateRequest(Request):
+class TeamUpdateRequest(TeamSettings):
     team_id: Id
-    team_alias: Text | None = None
-    organization_id: Id | None = None
-    metadata: Metadata | None = None
-    tpm_limit: Limit | None = None
-    rpm_limit: Limit | None = None
-    max_parallel_requests: Limit | None = None
-    max_budget: float | None = None
-    budget_duration: Text | None = None
     models: list[Name] | None = Field(default=None, max_length=1000)
     blocked: bool | None = None
-    model_aliases: Metadata | None = None
-    tags: list[Name] | None = Field(default=None, max_length=1000)
-    guardrails: list[Name] | None = Field(default=None, max_length=1000)
 
 
 class TeamIdRequest(Request):
