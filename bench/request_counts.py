@@ -16,7 +16,7 @@ BULK_ADD = "POST /team/bulk_member_add (2 new users)"
 ROUTES = ("GET /health/liveliness", "POST /team/new", "GET /team/info", "POST /team/update",
           "POST /team/block", "POST /team/unblock", ADD_NEW, ADD_KNOWN, BULK_ADD,
           "POST /team/member_update", "POST /team/member_delete", "POST /team/model/add",
-          "POST /team/model/delete", "GET /team/list", "POST /user/new",
+          "POST /team/model/delete", "GET /team/list", "GET /team/available", "POST /user/new",
           "GET /user/info", "POST /key/generate", "GET /key/info", "POST /key/delete",
           "POST /team/delete", BIG_TEAM)
 # Routes a user key may not call (API.md): measured with the master key only.
@@ -114,6 +114,8 @@ def _reads(s: Scenario) -> None:
     s.measure("GET /team/info", "user", query={"team_id": s.fixture.team_id})
     s.measure("GET /team/list", "master")
     s.measure("GET /team/list", "user", query={"user_id": s.fixture.user_id})
+    s.measure("GET /team/available", "master")  # none configured: one BatchGetItem at most
+    s.measure("GET /team/available", "user")
     s.measure("GET /user/info", "master", query={"user_id": s.fixture.user_id})
     s.measure("GET /user/info", "user")
 

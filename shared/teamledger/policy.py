@@ -35,6 +35,7 @@ class Action(Enum):
     TEAM_CREATE = "create teams"
     TEAM_MANAGE = "manage this team"
     TEAM_READ = "read this team"
+    TEAMS_AVAILABLE = "list the teams open to join"
     MEMBER_MANAGE = "manage this team's members"
     USER_CREATE = "create users"
     USER_READ = "read this user"
@@ -62,6 +63,7 @@ RULES: dict[Action, Rule] = {
     Action.TEAM_READ: Rule(gate=_ALL_USERS | {TEAM_KEY}, everything=_READERS,
                            relations=frozenset({Relation.TEAM_ADMIN, Relation.TEAM_MEMBER,
                                                 Relation.TEAM_KEY})),
+    Action.TEAMS_AVAILABLE: Rule(gate=_ALL_USERS | {TEAM_KEY}, everything=_ALL_USERS | {TEAM_KEY}),
     Action.MEMBER_MANAGE: Rule(gate=_USERS, everything=_ADMIN,
                                relations=frozenset({Relation.TEAM_ADMIN, Relation.SELF_JOIN})),
     Action.USER_CREATE: Rule(gate=_ADMIN, everything=_ADMIN),

@@ -4,6 +4,7 @@ import uuid
 
 from teamledger import apikeys, audit, db, itemkeys, limits, teamstore, users
 from teamledger.auth import Actor, Caller
+from teamledger.config import settings
 from teamledger.errors import BadRequest, Busy, Unauthorized
 from teamledger.models import (
     ListedTeam,
@@ -107,6 +108,15 @@ def load_for(caller: Caller, action: Action, team_id: str,
     authorize(caller, action, exists=view is not None, what=f"Team {team_id}",
               relations=relations | set(extra))
     return view
+
+
+def available_teams(actor: Actor) -> list[Team]:
+    """The teams of AVAILABLE_TEAMS the caller is not in (API.md: GET /team/available)."""
+    caller = actor.caller
+    authorize(caller, Action.TEAMS_AVAILABLE)
+    team_ids = sorted(settings().available_teams)
+    joined = teamstore.roles_of(caller.user_id, set(team_ids))
+    return teamstore.load_teams([t for t in team_ids if t not in joined])
 
 
 def team_info(actor: Actor, team_id: str) -> TeamInfo:

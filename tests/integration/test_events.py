@@ -45,6 +45,7 @@ EXPECTED: dict[str, Callable[[Any, str | None], bool]] = {
     "team_model_add": lambda body, _: body["models"] == ["gpt-4o", "claude-3-5-sonnet"],
     "team_model_delete": lambda body, _: body["models"] == ["claude-3-5-sonnet"],
     "team_list": lambda body, _: "team-eng" in [team["team_id"] for team in body],
+    "team_available": lambda body, _: body == [],  # no AVAILABLE_TEAMS in the tests
     "user_info": lambda body, _: "team-eng" in body["user_info"]["teams"],
     "key_generate": lambda body, _: body["key_alias"] == "ci-bot" and body["team_id"] == "team-eng",
     "key_info": lambda body, token: body["key"] == token

@@ -433,3 +433,24 @@ def test_each_change_writes_one_audit_record_per_changed_object(api):
     api.ok(api.post("/team/member_delete", {"team_id": team_id, "user_id": new_id}))
     assert [r["action"] for r in _audit(f"{team_id}:{new_id}")] == ["created", "deleted"]
     assert len(_audit(new_id)) == 1 and [r["action"] for r in _audit(team_id)] == ["created"]
+
+
+def test_available_teams_are_the_listed_ones_the_caller_is_not_in(api, available_teams):
+    # Given two available teams and one that is not
+    first, second, closed = api.new_team(), api.new_team(), api.new_team()
+    available_teams(first["team_id"], second["team_id"])
+    user = api.new_user()
+
+    # Then a new user sees both available teams, and not the closed one
+    listed = api.ok(api.get("/team/available", key=user["key"]))
+    assert {t["team_id"] for t in listed} == {first["team_id"], second["team_id"]}
+    assert closed["team_id"] not in {t["team_id"] for t in listed}
+
+    # When the user joins one of them, it is no longer offered to them
+    api.ok(api.post("/team/member_add", {"team_id": first["team_id"],
+                                         "member": {"user_id": user["user_id"]}},
+                    key=user["key"]))
+    listed = api.ok(api.get("/team/available", key=user["key"]))
+    assert [t["team_id"] for t in listed] == [second["team_id"]]
+    # and the master key's default_user_id, admin of both since it created them, sees none
+    assert api.ok(api.get("/team/available")) == []

@@ -77,6 +77,8 @@ MATRIX = [
     ("team_list someone else", "GET", "/team/list",
      lambda w, c: {"query": {"user_id": w.bystander["user_id"]}},
      "200 200 200 401 401 401 401 401 401"),
+    ("team_available", "GET", "/team/available", lambda w, c: {},
+     "200 200 200 200 200 200 200 200 403"),
     ("user_new", "POST", "/user/new", lambda w, c: {"body": {}},
      "200 200 403 403 403 403 403 403 403"),
     ("user_info self", "GET", "/user/info", lambda w, c: {"query": {}},
