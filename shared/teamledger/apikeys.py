@@ -43,7 +43,7 @@ def new_key_item(*, user_id: str | None, team_id: str | None, user_role: str | N
         "blocked": False, "metadata": {}, "created_at": now,
     }
     item.update({k: v for k, v in fields.items() if v is not None})
-    return raw, item | itemkeys.reset_index(item["PK"], item.get("budget_reset_at"))
+    return raw, item | itemkeys.reset_index(item, item.get("budget_reset_at"))
 
 
 def add_key_creation(tx: db.Transaction, actor: Actor, item: dict) -> int:

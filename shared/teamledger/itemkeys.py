@@ -87,11 +87,13 @@ def user_partition(user_id: str) -> str:
     return f"USER#{user_id}"
 
 
-def reset_index(pk: str, budget_reset_at: str | None) -> dict:
-    """The sparse, sharded index of budgets due (read by the reset job)."""
+def reset_index(key: dict, budget_reset_at: str | None) -> dict:
+    """The sparse, sharded index of budgets due (read by the reset job). The shard comes from
+    the whole key, so the member budgets of one team spread like everything else."""
     if not budget_reset_at:
         return {}
-    return {"GSI4PK": f"RESET#{crc32(pk.encode()) % RESET_SHARDS}", "GSI4SK": budget_reset_at}
+    shard = crc32(f"{key['PK']}|{key['SK']}".encode()) % RESET_SHARDS
+    return {"GSI4PK": f"RESET#{shard}", "GSI4SK": budget_reset_at}
 
 
 INDEX_ATTRIBUTES = ("GSI1PK", "GSI1SK", "GSI2PK", "GSI2SK", "GSI3PK", "GSI3SK", "GSI4PK", "GSI4SK")

@@ -157,7 +157,7 @@ def _apply(actor: Actor, view: TeamView, changes: dict, action: str) -> dict:
         written |= itemkeys.team_index(team["team_id"], new.get("team_alias"))
     if "budget_reset_at" in after:
         written |= {"GSI4PK": None, "GSI4SK": None} | itemkeys.reset_index(
-            team["PK"], new.get("budget_reset_at"))
+            team, new.get("budget_reset_at"))
     expression, names, values = db.update_expression(written)
     names |= {"#version": "version", "#status": "status"}
     tx = db.Transaction()

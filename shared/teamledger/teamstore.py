@@ -36,7 +36,7 @@ class TeamView:
 def team_item(values: dict) -> dict:
     pk = itemkeys.team(values["team_id"])
     return pk | itemkeys.team_index(values["team_id"], values.get("team_alias")) | \
-        itemkeys.reset_index(pk["PK"], values.get("budget_reset_at")) | \
+        itemkeys.reset_index(pk, values.get("budget_reset_at")) | \
         {"entity": "team", "status": ACTIVE, "version": 1} | values
 
 
@@ -48,7 +48,7 @@ def member_item(team_id: str, user_id: str, user_email: str | None, role: str, n
     return key | itemkeys.member_index(team_id, user_id) | {
         "entity": "member", "team_id": team_id, "user_id": user_id, "user_email": user_email,
         "role": role, "spend": 0.0, "joined_at": now, "join_order": order, "version": 1,
-    } | budget | itemkeys.reset_index(key["PK"], budget.get("budget_reset_at"))
+    } | budget | itemkeys.reset_index(key, budget.get("budget_reset_at"))
 
 
 def new_budget(max_budget: float | None, duration: str | None, reset_at: str | None) -> dict:
@@ -172,7 +172,7 @@ def update_member(tx: db.Transaction, actor: Actor, item: dict, changes: dict) -
     written = after | {"version": item.get("version", 0) + 1}
     if "budget_reset_at" in after:
         written |= {"GSI4PK": None, "GSI4SK": None} | itemkeys.reset_index(
-            item["PK"], after["budget_reset_at"])
+            item, after["budget_reset_at"])
     expression, names, values = db.update_expression(written)
     # Members written before versions existed have none: unchanged means still none.
     if "version" in item:

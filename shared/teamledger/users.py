@@ -30,7 +30,7 @@ def user_item(user_id: str, *, user_email: str | None = None, user_role: str = I
     }
     item.update({k: v for k, v in fields.items() if v is not None})
     budget_reset_at = item.get("budget_reset_at")
-    return item | itemkeys.reset_index(item["PK"], budget_reset_at)
+    return item | itemkeys.reset_index(item, budget_reset_at)
 
 
 def public(item: dict) -> dict:
