@@ -302,8 +302,7 @@ def list_teams(actor: Actor, user_id: str | None, organization_id: str | None) -
     if not may_list_teams_of(caller, user_id):
         raise Unauthorized("Only admins may list all teams; pass your own user_id to list yours")
     if user_id:
-        links = db.query_all(itemkeys.user_partition(user_id), index="GSI1", sk_prefix="TEAM#")
-        team_ids = [link["team_id"] for link in links]
+        team_ids = users.team_ids_of(user_id)
     else:
         team_ids = [t["team_id"] for t in db.query_all(itemkeys.ALL_TEAMS, index="GSI3")]
     listed = []
