@@ -1,9 +1,10 @@
-"""GET /team/list: every team (admins, viewers) or the caller's own, sorted by alias."""
+"""GET /team/list: every team (admins, viewers) or the caller's own, sorted by alias, each with
+its memberships and keys."""
 
 from typing import Annotated
 
 from aws_lambda_powertools.event_handler.openapi.params import Query
-from teamledger import teams
+from teamledger import teamlists
 from teamledger.api import ServiceApp, lambda_entry
 from teamledger.models import ListedTeam
 
@@ -15,7 +16,7 @@ def team_list(
     user_id: Annotated[str | None, Query(max_length=256)] = None,
     organization_id: Annotated[str | None, Query(max_length=256)] = None,
 ) -> list[ListedTeam]:
-    return teams.list_teams(app.actor, user_id, organization_id)
+    return teamlists.list_teams(app.actor, user_id, organization_id)
 
 
 lambda_handler = lambda_entry(app)

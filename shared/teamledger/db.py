@@ -8,6 +8,7 @@ import random
 import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import lru_cache
 from typing import Any
@@ -128,10 +129,18 @@ def batch_get(keys: list[dict], *, consistent: bool = True) -> list[dict]:
     return found
 
 
-def query(pk_value: str, *, index: str | None = None, sk_prefix: str | None = None,
-          consistent: bool = False, limit: int | None = None, forward: bool = True,
-          start_key: dict | None = None) -> tuple[list[dict], dict | None]:
-    """One page of a Query on the base table or an index; returns (items, last_evaluated_key)."""
+@dataclass(frozen=True)
+class Filter:
+    """A FilterExpression with its names and (plain Python) values."""
+
+    expression: str
+    names: dict = field(default_factory=dict)
+    values: dict = field(default_factory=dict)
+
+
+def _query_request(pk_value: str, index: str | None, sk_prefix: str | None, consistent: bool,
+                   limit: int | None, forward: bool, start_key: dict | None,
+                   where: Filter | None) -> dict:
     pk_name, sk_name = (f"{index}PK", f"{index}SK") if index else ("PK", "SK")
     condition = "#pk = :pk"
     names = {"#pk": pk_name}
@@ -140,9 +149,14 @@ def query(pk_value: str, *, index: str | None = None, sk_prefix: str | None = No
         condition += " AND begins_with(#sk, :sk)"
         names["#sk"] = sk_name
         values[":sk"] = {"S": sk_prefix}
+    if where is not None:
+        names |= where.names
+        values |= to_item(where.values)
     request: dict = {"TableName": table_name(), "KeyConditionExpression": condition,
                      "ExpressionAttributeNames": names, "ExpressionAttributeValues": values,
                      "ScanIndexForward": forward}
+    if where is not None:
+        request["FilterExpression"] = where.expression
     if index:
         request["IndexName"] = index
     else:
@@ -151,8 +165,32 @@ def query(pk_value: str, *, index: str | None = None, sk_prefix: str | None = No
         request["Limit"] = limit
     if start_key:
         request["ExclusiveStartKey"] = start_key
+    return request
+
+
+def query(pk_value: str, *, index: str | None = None, sk_prefix: str | None = None,
+          consistent: bool = False, limit: int | None = None, forward: bool = True,
+          start_key: dict | None = None, where: Filter | None = None,
+          ) -> tuple[list[dict], dict | None]:
+    """One page of a Query on the base table or an index; returns (items, last_evaluated_key).
+    `start_key` and the key returned are plain dicts of the key attributes."""
+    request = _query_request(pk_value, index, sk_prefix, consistent, limit, forward,
+                             to_item(start_key) if start_key else None, where)
     response = _call("query", request)
-    return [from_item(i) for i in response.get("Items", [])], response.get("LastEvaluatedKey")
+    last = response.get("LastEvaluatedKey")
+    return [from_item(i) for i in response.get("Items", [])], from_item(last) if last else None
+
+
+def count(pk_value: str, *, index: str | None = None, where: Filter | None = None) -> int:
+    """How many items of a partition match `where` (Select=COUNT, every page)."""
+    total, start_key = 0, None
+    while True:
+        request = _query_request(pk_value, index, None, False, None, True, start_key, where)
+        response = _call("query", request | {"Select": "COUNT"})
+        total += response.get("Count", 0)
+        start_key = response.get("LastEvaluatedKey")
+        if not start_key:
+            return total
 
 
 def query_all(pk_value: str, **kwargs) -> Iterator[dict]:

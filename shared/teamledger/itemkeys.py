@@ -1,5 +1,6 @@
 """Every key string of the single table. Nothing else in the code knows the layout."""
 
+import struct
 from zlib import crc32
 
 TEAM_SK = "TEAM"
@@ -7,7 +8,8 @@ USER_SK = "USER"
 KEY_SK = "KEY"
 MEMBER_PREFIX = "MEMBER#"
 TEAM_LINK_PREFIX = "TEAM#"  # a member item's GSI1SK: the user's link to that team
-ALL_TEAMS = "TEAMS"
+ALL_TEAMS = "TEAMS"  # the partition of the three team-order indexes (GSI3, GSI5, GSI6)
+TEAM_DATA = "TEAMDATA"  # GSI7: every team, member and team key, grouped by team
 TEAM_COUNTER_PK = "COUNTER#TEAMS"
 COUNTER_SHARDS = 10
 RESET_SHARDS = 16
@@ -52,12 +54,49 @@ def is_member_sk(sk: str) -> bool:
 # Secondary-index attributes, by entity. An entity without the relation gets no attribute,
 # which keeps each index sparse.
 
-def team_index(team_id: str, team_alias: str | None) -> dict:
-    return {"GSI3PK": ALL_TEAMS, "GSI3SK": f"{(team_alias or '').lower()}#{team_id}"}
+# The team orders of the list routes. Each sort key ends in `#<team_id>`, so equal values are
+# ordered by team id, and a page boundary (a cursor) is one exact key.
+TEAM_ORDERS = {"team_alias": "GSI3", "created_at": "GSI5", "spend": "GSI6"}
+
+
+def alias_order(team_id: str, team_alias: str | None) -> str:
+    return f"{(team_alias or '').lower()}#{team_id}"
+
+
+def created_order(team_id: str, created_at: str) -> str:
+    return f"{created_at}#{team_id}"  # ISO-8601 with fixed width: text order is time order
+
+
+def spend_order(team_id: str, spend: float | None) -> str:
+    """The big-endian bits of a non-negative double sort as the numbers do (-0.0 is 0)."""
+    return f"{struct.pack('>d', float(spend or 0.0) + 0.0).hex()}#{team_id}"
+
+
+def alias_index(team_id: str, team_alias: str | None) -> dict:
+    return {"GSI3PK": ALL_TEAMS, "GSI3SK": alias_order(team_id, team_alias),
+            "alias_lower": team_alias.lower() if team_alias else None}
+
+
+def spend_index(team_id: str, spend: float | None) -> dict:
+    return {"GSI6PK": ALL_TEAMS, "GSI6SK": spend_order(team_id, spend)}
+
+
+def team_index(team: dict) -> dict:
+    """All index attributes of a team item: its place in the three orders and in TEAMDATA."""
+    team_id = team["team_id"]
+    return alias_index(team_id, team.get("team_alias")) | spend_index(
+        team_id, team.get("spend")) | {
+        "GSI5PK": ALL_TEAMS, "GSI5SK": created_order(team_id, team["created_at"]),
+        "GSI7PK": TEAM_DATA, "GSI7SK": f"{team_id}#T"}
+
+
+def team_data_prefix(team_id: str) -> str:
+    return f"{team_id}#"
 
 
 def member_index(team_id: str, user_id: str) -> dict:
-    return {"GSI1PK": f"USER#{user_id}", "GSI1SK": f"{TEAM_LINK_PREFIX}{team_id}"}
+    return {"GSI1PK": f"USER#{user_id}", "GSI1SK": f"{TEAM_LINK_PREFIX}{team_id}",
+            "GSI7PK": TEAM_DATA, "GSI7SK": f"{team_id}#M#{user_id}"}
 
 
 def user_index(user_id: str, user_email: str | None) -> dict:
@@ -75,7 +114,8 @@ def key_index(token: str, user_id: str | None, team_id: str | None) -> dict:
     if user_id:
         attrs |= {"GSI1PK": f"USER#{user_id}", "GSI1SK": f"KEY#{token}"}
     if team_id:
-        attrs |= {"GSI2PK": team_keys_partition(team_id), "GSI2SK": f"KEY#{token}"}
+        attrs |= {"GSI2PK": team_keys_partition(team_id), "GSI2SK": f"KEY#{token}",
+                  "GSI7PK": TEAM_DATA, "GSI7SK": f"{team_id}#K#{token}"}
     return attrs
 
 
@@ -96,4 +136,4 @@ def reset_index(key: dict, budget_reset_at: str | None) -> dict:
     return {"GSI4PK": f"RESET#{shard}", "GSI4SK": budget_reset_at}
 
 
-INDEX_ATTRIBUTES = ("GSI1PK", "GSI1SK", "GSI2PK", "GSI2SK", "GSI3PK", "GSI3SK", "GSI4PK", "GSI4SK")
+INDEX_ATTRIBUTES = tuple(f"GSI{n}{part}" for n in range(1, 8) for part in ("PK", "SK"))

@@ -3,7 +3,8 @@ change one's role and membership budget.
 
 A member is an item of its own in the team's partition, so an add is a conditional put: two
 concurrent adds never lose each other, and a member added twice is refused by DynamoDB
-itself. The team item is only checked (active), never written, so adds do not contend on it.
+itself. The same transaction updates the roster on the team item (a bounded copy for the list
+routes) on condition that the team is active; the member item stays the truth.
 """
 
 import uuid
@@ -63,19 +64,20 @@ def _already_in(user_id: str) -> BadRequest:
     return BadRequest(f"User {user_id} is already a member of this team")
 
 
-def _commit_adds(actor: Actor, team_id: str, members: list[ResolvedMember], budget: BudgetPlan,
+def _commit_adds(actor: Actor, team: dict, members: list[ResolvedMember], budget: BudgetPlan,
                  first_order: int = 0) -> list[dict]:
     """One transaction: the team still active, new users' rows, the member items, an audit
     record for each. A member already in is a 400 naming them; other lost races (a user row
     that appeared meanwhile, a conflict) raise TransactionCancelled for the caller to retry."""
+    team_id = team["team_id"]
     now = utcnow()
     stamp = to_iso(now)
     tx = db.Transaction()
-    team_at = teamstore.check_active(tx, team_id)
     users.add_missing_users(tx, actor, members, stamp)
     items = [teamstore.member_item(team_id, m.user_id, m.user_email, m.role, stamp,
                                    first_order + n, budget=budget.for_member(now))
              for n, m in enumerate(members)]
+    team_at = teamstore.roster_add(tx, team, items)
     puts = [teamstore.add_member(tx, actor, item) for item in items]
     try:
         tx.commit()
@@ -106,7 +108,7 @@ def add_members(actor: Actor, request: MemberAddRequest) -> MemberAdded:
         # Read before the commit: add_missing_users fills in the rows it creates.
         teams_of = {m.user_id: users.team_ids_of(m.user_id) for m in resolved if m.user}
         try:
-            items = _commit_adds(actor, view.team_id, resolved, budget)
+            items = _commit_adds(actor, view.team, resolved, budget)
         except db.TransactionCancelled as cancelled:
             if not cancelled.retryable:
                 raise
@@ -139,7 +141,7 @@ def bulk_add_members(actor: Actor, request: BulkMemberAddRequest) -> BulkMembers
         else o for o in users.resolve_each(members)]
     pending = [n for n, o in enumerate(outcomes) if isinstance(o, ResolvedMember)]
     for start in range(0, len(pending), BULK_CHUNK):
-        _add_chunk(actor, view.team_id, members, outcomes, pending[start:start + BULK_CHUNK],
+        _add_chunk(actor, view.team, members, outcomes, pending[start:start + BULK_CHUNK],
                    budget)
     added = [o for o in outcomes if isinstance(o, dict)]
     results = [_result(member, outcome) for member, outcome in zip(members, outcomes,
@@ -150,22 +152,22 @@ def bulk_add_members(actor: Actor, request: BulkMemberAddRequest) -> BulkMembers
         updated_team=teamstore.to_team(TeamView(view.team, view.members + added)))
 
 
-def _add_chunk(actor: Actor, team_id: str, members: list[Member], outcomes: list,
+def _add_chunk(actor: Actor, team: dict, members: list[Member], outcomes: list,
                chunk: list[int], budget: BudgetPlan) -> None:
     """Commit a chunk at once; if that fails, each of its members alone, so that only the
     members that really cannot be added fail. Records each member item or error in
     `outcomes`."""
     try:
-        items = _commit_adds(actor, team_id, [outcomes[n] for n in chunk], budget, chunk[0])
+        items = _commit_adds(actor, team, [outcomes[n] for n in chunk], budget, chunk[0])
     except (db.TransactionCancelled, BadRequest):
         for n in chunk:
-            outcomes[n] = _add_alone(actor, team_id, members[n], budget, n)
+            outcomes[n] = _add_alone(actor, team, members[n], budget, n)
         return
     for n, item in zip(chunk, items, strict=True):
         outcomes[n] = item
 
 
-def _add_alone(actor: Actor, team_id: str, member: Member, budget: BudgetPlan,
+def _add_alone(actor: Actor, team: dict, member: Member, budget: BudgetPlan,
                order: int) -> dict | BadRequest:
     for _ in db.attempts():
         # Resolved afresh: the failed chunk may have counted on user rows it never wrote.
@@ -173,7 +175,7 @@ def _add_alone(actor: Actor, team_id: str, member: Member, budget: BudgetPlan,
         if isinstance(resolved, BadRequest):
             return resolved
         try:
-            return _commit_adds(actor, team_id, [resolved], budget, order)[0]
+            return _commit_adds(actor, team, [resolved], budget, order)[0]
         except BadRequest as error:
             return error
         except db.TransactionCancelled as cancelled:
@@ -215,7 +217,7 @@ def delete_member(actor: Actor, request: MemberDeleteRequest) -> Team:
         view = load_for(actor.caller, Action.MEMBER_MANAGE, request.team_id)
         item = _member_named(view, request.user_id, request.user_email)
         tx = db.Transaction()
-        teamstore.check_active(tx, view.team_id)
+        teamstore.roster_remove(tx, view.team_id, item["user_id"])
         teamstore.add_member_deletion(tx, actor, item)
         try:
             tx.commit()
@@ -249,9 +251,13 @@ def update_member(actor: Actor, request: MemberUpdateRequest) -> MemberUpdated:
         view = load_for(actor.caller, Action.MEMBER_MANAGE, request.team_id)
         budget = BudgetPlan.checked(request.max_budget_in_team, request.budget_duration)
         item = _member_named(view, request.user_id, request.user_email)
+        changes = _member_changes(item, request, budget)
         tx = db.Transaction()
-        teamstore.check_active(tx, view.team_id)
-        new = teamstore.update_member(tx, actor, item, _member_changes(item, request, budget))
+        if changes.get("role", item["role"]) != item["role"]:
+            teamstore.roster_role(tx, view.team, item["user_id"], changes["role"])
+        else:
+            teamstore.check_active(tx, view.team_id)
+        new = teamstore.update_member(tx, actor, item, changes)
         if new is not item:  # a change that changes nothing writes nothing
             try:
                 tx.commit()

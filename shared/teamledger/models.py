@@ -257,6 +257,17 @@ class ListedTeam(Team):
     keys: list[Key] = Field(default_factory=list)
 
 
+class TeamPage(Response):
+    """GET /v2/team/list."""
+
+    teams: list[Team]
+    total: int
+    page: int
+    page_size: int
+    total_pages: int
+    next_cursor: str | None = None
+
+
 class MemberAdded(Team):
     updated_users: list[User]
     updated_team_memberships: list[TeamMembership]

@@ -36,6 +36,8 @@ class Action(Enum):
     TEAM_MANAGE = "manage this team"
     TEAM_READ = "read this team"
     TEAMS_AVAILABLE = "list the teams open to join"
+    TEAMS_LIST = "list teams"
+    TEAMS_SEARCH = "search all teams"
     MEMBER_MANAGE = "manage this team's members"
     USER_CREATE = "create users"
     USER_READ = "read this user"
@@ -64,6 +66,9 @@ RULES: dict[Action, Rule] = {
                            relations=frozenset({Relation.TEAM_ADMIN, Relation.TEAM_MEMBER,
                                                 Relation.TEAM_KEY})),
     Action.TEAMS_AVAILABLE: Rule(gate=_ALL_USERS | {TEAM_KEY}, everything=_ALL_USERS | {TEAM_KEY}),
+    # Everyone with an identity lists teams; who does not read everything sees their own.
+    Action.TEAMS_LIST: Rule(gate=_ALL_USERS | {TEAM_KEY}, everything=_READERS),
+    Action.TEAMS_SEARCH: Rule(gate=_READERS, everything=_READERS),
     Action.MEMBER_MANAGE: Rule(gate=_USERS, everything=_ADMIN,
                                relations=frozenset({Relation.TEAM_ADMIN, Relation.SELF_JOIN})),
     Action.USER_CREATE: Rule(gate=_ADMIN, everything=_ADMIN),

@@ -1,13 +1,12 @@
-"""The team lifecycle: create, read, update, block, delete, list."""
+"""The team lifecycle: create, read, update, block, delete (lists: teamlists.py)."""
 
 import uuid
 
 from teamledger import apikeys, audit, db, itemkeys, limits, teamstore, users
 from teamledger.auth import Actor, Caller
 from teamledger.config import settings
-from teamledger.errors import BadRequest, Busy, Unauthorized
+from teamledger.errors import BadRequest, Busy
 from teamledger.models import (
-    ListedTeam,
     Member,
     Team,
     TeamDeleteRequest,
@@ -23,7 +22,6 @@ from teamledger.policy import (
     Relation,
     authorize,
     check_gate,
-    may_list_teams_of,
     team_relations,
 )
 from teamledger.teamstore import TeamView
@@ -76,9 +74,10 @@ def create_team(actor: Actor, request: TeamNewRequest) -> Team:
             "litellm_model_table": _model_table(request.model_aliases), "model_id": None,
             "created_at": stamp, "updated_at": stamp,
         }
-        item = teamstore.team_item({k: v for k, v in values.items() if v is not None})
-        member_items = [teamstore.member_item(item["team_id"], m.user_id, m.user_email, m.role,
-                                              stamp, order) for order, m in enumerate(members)]
+        member_items = [teamstore.member_item(values["team_id"], m.user_id, m.user_email,
+                                              m.role, stamp, order)
+                        for order, m in enumerate(members)]
+        item = teamstore.team_item(values, member_items)
         tx = db.Transaction()
         team_at = tx.put(item, condition="attribute_not_exists(PK)")
         audit.record(tx, actor, audit.CREATED, audit.TEAM_TABLE, item["team_id"], None,
@@ -154,7 +153,9 @@ def _apply(actor: Actor, view: TeamView, changes: dict, action: str) -> dict:
     new = team | after | {"updated_at": to_iso(utcnow()), "version": team["version"] + 1}
     written = {k: new[k] for k in (*after, "updated_at", "version")}
     if "team_alias" in after:
-        written |= itemkeys.team_index(team["team_id"], new.get("team_alias"))
+        written |= itemkeys.alias_index(team["team_id"], new.get("team_alias"))
+    if "spend" in after:
+        written |= itemkeys.spend_index(team["team_id"], new.get("spend"))
     if "budget_reset_at" in after:
         written |= {"GSI4PK": None, "GSI4SK": None} | itemkeys.reset_index(
             team, new.get("budget_reset_at"))
@@ -293,33 +294,3 @@ def _delete_in_batches(actor: Actor, team_id: str, found: list[tuple[str, dict]]
             tx.delete(itemkeys.team(team_id), condition="#s = :deleting",
                       values={":deleting": teamstore.DELETING}, names={"#s": "status"})
         tx.commit()
-
-
-# --- list --------------------------------------------------------------------------------
-
-def list_teams(actor: Actor, user_id: str | None, organization_id: str | None) -> list[ListedTeam]:
-    caller = actor.caller
-    if not may_list_teams_of(caller, user_id):
-        raise Unauthorized("Only admins may list all teams; pass your own user_id to list yours")
-    if user_id:
-        team_ids = users.team_ids_of(user_id)
-    else:
-        team_ids = [t["team_id"] for t in db.query_all(itemkeys.ALL_TEAMS, index="GSI3")]
-    listed = []
-    for team_id in team_ids:
-        view = teamstore.load_team(team_id)
-        if view is None or not _in_organization(view.team, organization_id):
-            continue
-        keys = [apikeys.listed(k) for k in teamstore.team_keys(team_id)]
-        listed.append(ListedTeam(**teamstore.to_team(view).model_dump(), keys=keys,
-                                 team_memberships=[teamstore.membership(m)
-                                                   for m in view.members]))
-    return sorted(listed, key=lambda t: ((t.team_alias or "").lower(), t.team_id))
-
-
-def _in_organization(team: dict, organization_id: str | None) -> bool:
-    if organization_id is None:
-        return True
-    if organization_id == "default_organization":
-        return team.get("organization_id") is None
-    return team.get("organization_id") == organization_id

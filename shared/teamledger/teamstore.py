@@ -10,6 +10,7 @@ from teamledger.auth import Actor
 from teamledger.models import BudgetTable, MemberOut, Team, TeamMembership
 
 ACTIVE, DELETING = "active", "deleting"
+ROSTER_LIMIT = 500  # members copied onto the team item for the list routes (see roster_add)
 TEAM_FIELDS = tuple(f for f in Team.model_fields
                     if f not in ("admins", "members", "members_with_roles", "litellm_model_table"))
 BUDGET_FIELDS = tuple(BudgetTable.model_fields)
@@ -33,11 +34,19 @@ class TeamView:
 
 # --- items -------------------------------------------------------------------------------
 
-def team_item(values: dict) -> dict:
+def team_item(values: dict, members: list[dict] = ()) -> dict:
+    """A new team item; `members` (member items) start its roster."""
     pk = itemkeys.team(values["team_id"])
-    return pk | itemkeys.team_index(values["team_id"], values.get("team_alias")) | \
+    item = pk | itemkeys.team_index(values) | \
         itemkeys.reset_index(pk, values.get("budget_reset_at")) | \
-        {"entity": "team", "status": ACTIVE, "version": 1} | values
+        {"entity": "team", "status": ACTIVE, "version": 1,
+         "roster": {m["user_id"]: roster_entry(m) for m in members[:ROSTER_LIMIT]}} | values
+    return {k: v for k, v in item.items() if v is not None}
+
+
+def roster_entry(member: dict) -> dict:
+    return {"user_email": member.get("user_email"), "role": member["role"],
+            "order": f"{member.get('joined_at', '')}#{member.get('join_order', 0):06d}"}
 
 
 def member_item(team_id: str, user_id: str, user_email: str | None, role: str, now: str,
@@ -87,6 +96,18 @@ def to_team(view: TeamView) -> Team:
                 members_with_roles=[MemberOut(**member_public(m)) for m in members])
 
 
+def roster_team(item: dict) -> Team:
+    """A team as the list routes show it: its members from the roster on the team item (the
+    first ROSTER_LIMIT members; /team/info reads them all)."""
+    roster = sorted((item.get("roster") or {}).items(), key=lambda e: e[1].get("order", ""))
+    members = [{"user_id": user_id, "user_email": entry.get("user_email"),
+                "role": entry["role"]} for user_id, entry in roster]
+    return Team(**{k: v for k, v in team_public(item).items() if v is not None},
+                admins=[m["user_id"] for m in members if m["role"] == "admin"],
+                members=[m["user_id"] for m in members],
+                members_with_roles=[MemberOut(**m) for m in members])
+
+
 # --- reads -------------------------------------------------------------------------------
 
 def load_team(team_id: str, *, include_deleting: bool = False) -> TeamView | None:
@@ -121,6 +142,13 @@ def load_teams(team_ids: list[str]) -> list[Team]:
     return [to_team(view) for view in views if view]
 
 
+def team_total() -> int:
+    """The number of teams: the sum of the counter shards (one BatchGetItem)."""
+    shards = db.batch_get([itemkeys.team_counter_shard(n)
+                           for n in range(itemkeys.COUNTER_SHARDS)])
+    return int(sum(s.get("team_count", 0) for s in shards))
+
+
 def team_keys(team_id: str) -> list[dict]:
     return list(db.query_all(itemkeys.team_keys_partition(team_id), index="GSI2"))
 
@@ -140,6 +168,44 @@ def check_active(tx: db.Transaction, team_id: str) -> int:
                     names={"#status": "status"})
 
 
+def roster_add(tx: db.Transaction, team: dict, members: list[dict]) -> int:
+    """The team still active, and the new members on its roster while the roster has room.
+    One update of the team item, in the transaction that puts the member items: the roster
+    never shows a member that was not added. Returns the update's index."""
+    room = max(0, ROSTER_LIMIT - len(team.get("roster") or {}))
+    entries = {m["user_id"]: roster_entry(m) for m in members[:room]}
+    return _roster_update(tx, team["team_id"], "SET", entries)
+
+
+def roster_remove(tx: db.Transaction, team_id: str, user_id: str) -> int:
+    return _roster_update(tx, team_id, "REMOVE", {user_id: None})
+
+
+def roster_role(tx: db.Transaction, team: dict, user_id: str, role: str) -> int:
+    if user_id not in (team.get("roster") or {}):
+        return check_active(tx, team["team_id"])
+    return _roster_update(tx, team["team_id"], "SET", {user_id: role}, field="role")
+
+
+def _roster_update(tx: db.Transaction, team_id: str, verb: str, entries: dict,
+                   field: str | None = None) -> int:
+    if not entries:
+        return check_active(tx, team_id)
+    names = {"#status": "status", "#roster": "roster"}
+    values = {":active": ACTIVE}
+    paths = []
+    for n, (user_id, value) in enumerate(entries.items()):
+        names[f"#u{n}"] = user_id
+        path = f"#roster.#u{n}" + (".#field" if field else "")
+        paths.append(f"{path} = :m{n}" if verb == "SET" else path)
+        if verb == "SET":
+            values[f":m{n}"] = value
+    if field:
+        names["#field"] = field
+    return tx.update(itemkeys.team(team_id), f"{verb} {', '.join(paths)}", names=names,
+                     values=values, condition="#status = :active")
+
+
 def count_teams(tx: db.Transaction, delta: int) -> None:
     shard = itemkeys.team_counter_shard(random.randrange(itemkeys.COUNTER_SHARDS))
     tx.update(shard, "ADD team_count :d", values={":d": delta})
@@ -154,12 +220,13 @@ def add_member(tx: db.Transaction, actor: Actor, item: dict) -> int:
 
 
 def add_memberships_of_new_user(tx: db.Transaction, actor: Actor, user: dict,
-                                team_ids: list[str], now: str) -> list[tuple[int, str]]:
+                                teams: dict[str, dict | None], now: str) -> list[tuple[int, str]]:
+    """`teams`: team id -> its item as read (None if not found: the condition will refuse)."""
     checks = []
-    for order, team_id in enumerate(dict.fromkeys(team_ids)):
-        checks.append((check_active(tx, team_id), team_id))
-        add_member(tx, actor, member_item(team_id, user["user_id"], user.get("user_email"),
-                                          "user", now, order))
+    for order, (team_id, team) in enumerate(teams.items()):
+        item = member_item(team_id, user["user_id"], user.get("user_email"), "user", now, order)
+        checks.append((roster_add(tx, team or {"team_id": team_id}, [item]), team_id))
+        add_member(tx, actor, item)
     return checks
 
 

@@ -132,8 +132,10 @@ def create_user(actor: Actor, request: UserNewRequest) -> NewUser:
     tx = db.Transaction()
     user_at = tx.put(item, condition="attribute_not_exists(PK)")
     audit.record(tx, actor, audit.CREATED, audit.USER_TABLE, user_id, None, public(item))
-    team_checks = teamstore.add_memberships_of_new_user(tx, actor, item, request.teams or [],
-                                                        stamp)
+    team_ids = list(dict.fromkeys(request.teams or []))
+    found = {t["team_id"]: t for t in db.batch_get([itemkeys.team(t) for t in team_ids])}
+    team_checks = teamstore.add_memberships_of_new_user(
+        tx, actor, item, {t: found.get(t) for t in team_ids}, stamp)
     raw_key, key_item = apikeys.new_key_item(user_id=user_id, team_id=None,
                                              user_role=request.user_role, now=stamp)
     apikeys.add_key_creation(tx, actor, key_item)

@@ -45,6 +45,9 @@ EXPECTED: dict[str, Callable[[Any, str | None], bool]] = {
     "team_model_add": lambda body, _: body["models"] == ["gpt-4o", "claude-3-5-sonnet"],
     "team_model_delete": lambda body, _: body["models"] == ["claude-3-5-sonnet"],
     "team_list": lambda body, _: "team-eng" in [team["team_id"] for team in body],
+    "team_list_v2": lambda body, _: [team["team_id"] for team in body["teams"]] == ["team-eng"]
+    and body["total"] == 1 and body["next_cursor"] is None,
+    "team_filter_ui": lambda body, _: [team["team_id"] for team in body] == ["team-eng"],
     "team_available": lambda body, _: body == [],  # no AVAILABLE_TEAMS in the tests
     "user_info": lambda body, _: "team-eng" in body["user_info"]["teams"],
     "key_generate": lambda body, _: body["key_alias"] == "ci-bot" and body["team_id"] == "team-eng",

@@ -1,0 +1,25 @@
+"""GET /team/filter/ui: admins' and viewers' team search, newest first."""
+
+from typing import Annotated
+
+from aws_lambda_powertools.event_handler.openapi.params import Query
+from teamledger import teamlists
+from teamledger.api import ServiceApp, lambda_entry
+from teamledger.models import Team
+
+app = ServiceApp()
+
+
+@app.get("/team/filter/ui")
+def team_filter_ui(
+    team_id: Annotated[str | None, Query(max_length=256)] = None,
+    team_alias: Annotated[str | None, Query(max_length=512)] = None,
+    page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
+    page_size: Annotated[int, Query(ge=1, le=100)] = 50,
+) -> list[Team]:
+    return teamlists.search_teams(
+        app.actor, page=page, page_size=page_size,
+        team_filter=teamlists.TeamFilter(team_id=team_id, team_alias=team_alias))
+
+
+lambda_handler = lambda_entry(app)

@@ -1,0 +1,34 @@
+"""GET /v2/team/list: one page of teams (admins, viewers: all; others: their own), with the
+exact total and a cursor to the next page."""
+
+from typing import Annotated, Literal
+
+from aws_lambda_powertools.event_handler.openapi.params import Query
+from teamledger import teamlists
+from teamledger.api import ServiceApp, lambda_entry
+from teamledger.models import TeamPage
+
+app = ServiceApp()
+
+
+@app.get("/v2/team/list")
+def team_list_v2(
+    user_id: Annotated[str | None, Query(max_length=256)] = None,
+    organization_id: Annotated[str | None, Query(max_length=256)] = None,
+    team_id: Annotated[str | None, Query(max_length=256)] = None,
+    team_alias: Annotated[str | None, Query(max_length=512)] = None,
+    page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
+    page_size: Annotated[int, Query(ge=1, le=100)] = 10,
+    sort_by: Annotated[Literal["created_at", "team_alias", "spend"] | None, Query()] = None,
+    sort_order: Annotated[Literal["asc", "desc"] | None, Query()] = None,
+    cursor: Annotated[str | None, Query(max_length=teamlists.MAX_CURSOR)] = None,
+) -> TeamPage:
+    order = teamlists.Order(sort_by or "created_at", (sort_order or "asc") == "desc")
+    return teamlists.list_teams_page(
+        app.actor, user_id=user_id, order=order, page=page, page_size=page_size,
+        cursor=cursor, explicit_order=sort_by is not None or sort_order is not None,
+        team_filter=teamlists.TeamFilter(team_id=team_id, organization_id=organization_id,
+                                         team_alias=team_alias))
+
+
+lambda_handler = lambda_entry(app)

@@ -1,0 +1,296 @@
+"""The list routes against a table of their own: GET /v2/team/list (pages, cursors, sorts,
+filters, exact totals, own teams only), GET /team/filter/ui (newest first) and GET /team/list
+(memberships and keys, without one request per team), and the roster the lists show."""
+
+import uuid
+
+import boto3
+import pytest
+from teamledger import teamstore
+from teamledger.config import settings
+
+from tests.support.template import create_table
+
+PAGE = 7
+
+
+@pytest.fixture
+def fresh_table(api, monkeypatch):
+    """A table of this test's own, so totals and orders are exact."""
+    name = f"lists-{uuid.uuid4().hex[:8]}"
+    create_table(boto3.client("dynamodb"), name)
+    monkeypatch.setenv("TABLE_NAME", name)
+    settings.cache_clear()
+    yield name
+    monkeypatch.undo()
+    settings.cache_clear()
+
+
+def _page(api, key=None, **query) -> dict:
+    kwargs = {"key": key} if key else {}
+    return api.ok(api.get("/v2/team/list", query={k: str(v) for k, v in query.items()},
+                          **kwargs))
+
+
+def _walk(api, key=None, **query) -> list[dict]:
+    """Every page by next_cursor; checks each page's bookkeeping on the way."""
+    pages, cursor = [], None
+    while True:
+        page = _page(api, key, **query, **({"cursor": cursor} if cursor else {}))
+        pages.append(page)
+        assert page["page"] == len(pages)
+        cursor = page["next_cursor"]
+        if cursor is None:
+            return pages
+
+
+def _ids(teams: list[dict]) -> list[str]:
+    return [t["team_id"] for t in teams]
+
+
+def _expected(teams: list[dict], sort_by: str, descending: bool) -> list[str]:
+    def key(team):
+        value = {"team_alias": (team.get("team_alias") or "").lower(),
+                 "created_at": team["created_at"], "spend": team["spend"]}[sort_by]
+        return value, team["team_id"]
+
+    return _ids(sorted(teams, key=key, reverse=descending))
+
+
+@pytest.fixture
+def teams(api, fresh_table) -> list[dict]:
+    """17 teams: repeated aliases (ties), one without an alias, two organizations."""
+    aliases = ["Beta", "alpha", "Gamma", "beta", None, "Platform-A", "platform-b", "delta",
+               "Alpha", "beta", "epsilon", "zeta", "Eta", "theta", "iota", "kappa", "PLATFORM"]
+    made = []
+    for n, alias in enumerate(aliases):
+        fields = {"team_id": f"t{(n * 7) % 17:02d}-{uuid.uuid4().hex[:4]}"}
+        if alias:
+            fields["team_alias"] = alias
+        if n % 3 == 0:
+            fields["organization_id"] = "org-1"
+        made.append(api.new_team(**fields))
+    return made
+
+
+@pytest.mark.parametrize("sort_by", ["created_at", "team_alias", "spend"])
+@pytest.mark.parametrize("sort_order", ["asc", "desc"])
+def test_cursor_walk_sees_every_team_once_in_order(api, teams, sort_by, sort_order):
+    # When an admin walks all pages by next_cursor
+    pages = _walk(api, page_size=PAGE, sort_by=sort_by, sort_order=sort_order)
+    # Then each team appears once, in the requested order, ties broken by team_id
+    seen = [t for page in pages for t in _ids(page["teams"])]
+    assert seen == _expected(teams, sort_by, sort_order == "desc")
+    # And every page reports the exact total and its size, and the last has no cursor
+    assert len(pages) == 3
+    assert all((p["total"], p["page_size"], p["total_pages"]) == (17, PAGE, 3) for p in pages)
+    assert [len(p["teams"]) for p in pages] == [7, 7, 3]
+
+
+def test_pages_by_number_match_pages_by_cursor(api, teams):
+    by_cursor = _walk(api, page_size=PAGE, sort_by="team_alias")
+    by_number = [_page(api, page=n, page_size=PAGE, sort_by="team_alias") for n in (1, 2, 3)]
+    assert [_ids(p["teams"]) for p in by_number] == [_ids(p["teams"]) for p in by_cursor]
+    assert [p["next_cursor"] is None for p in by_number] == [False, False, True]
+    # A page past the end is empty, with the same total
+    beyond = _page(api, page=9, page_size=PAGE)
+    assert (beyond["teams"], beyond["total"], beyond["next_cursor"]) == ([], 17, None)
+
+
+def test_defaults_are_page_1_of_10_by_created_at(api, teams):
+    page = _page(api)
+    assert (page["page"], page["page_size"], page["total_pages"]) == (1, 10, 2)
+    assert _ids(page["teams"]) == _expected(teams, "created_at", False)[:10]
+
+
+def test_a_cursor_takes_precedence_over_page(api, teams):
+    first = _page(api, page_size=5)
+    second = _page(api, page_size=5, page=3, cursor=first["next_cursor"])
+    assert second["page"] == 2
+    assert _ids(second["teams"]) == _expected(teams, "created_at", False)[5:10]
+
+
+def test_a_cursor_keeps_its_order_and_refuses_another(api, teams):
+    first = _page(api, page_size=5, sort_by="team_alias", sort_order="desc")
+    # Without sort parameters the cursor's own order goes on
+    second = _page(api, page_size=5, cursor=first["next_cursor"])
+    assert _ids(second["teams"]) == _expected(teams, "team_alias", True)[5:10]
+    # With different ones it is a 400 that says so
+    reply = api.get("/v2/team/list", query={"cursor": first["next_cursor"],
+                                            "sort_by": "spend"})
+    assert reply.status == 400 and "cursor" in reply.body["detail"]["error"]
+
+
+@pytest.mark.parametrize("cursor", ["not-a-cursor", "W10", "eyJhIjoxfQ", "%%%", "W1tdXQ"])
+def test_a_cursor_this_service_did_not_make_is_400(api, teams, cursor):
+    reply = api.get("/v2/team/list", query={"cursor": cursor})
+    assert reply.status == 400
+    assert "cursor" in reply.body["detail"]["error"]
+
+
+def test_alias_filter_is_partial_and_case_insensitive_with_exact_total(api, teams):
+    expected = [t for t in teams if "platform" in (t.get("team_alias") or "").lower()]
+    pages = _walk(api, page_size=2, team_alias="pLaTfOrM", sort_by="team_alias")
+    assert [t for p in pages for t in _ids(p["teams"])] == _expected(expected, "team_alias",
+                                                                      False)
+    assert {p["total"] for p in pages} == {3}
+    assert len(pages) == 2
+
+
+def test_organization_filter_and_default_organization(api, teams):
+    in_org = [t for t in teams if t.get("organization_id") == "org-1"]
+    page = _page(api, organization_id="org-1", page_size=100)
+    assert (_ids(page["teams"]), page["total"]) == (_expected(in_org, "created_at", False), 6)
+    none = _page(api, organization_id="default_organization", page_size=100)
+    assert none["total"] == 11
+    assert not set(_ids(none["teams"])) & set(_ids(in_org))
+
+
+def test_team_id_filter(api, teams):
+    page = _page(api, team_id=teams[3]["team_id"])
+    assert (_ids(page["teams"]), page["total"], page["next_cursor"]) == (
+        [teams[3]["team_id"]], 1, None)
+    assert _page(api, team_id="no-such-team")["teams"] == []
+
+
+def test_spend_order_follows_spend(api, teams):
+    # Given two teams whose spend differs (a new budget period keeps spend 0; set it directly
+    # as the spend route would, through the same index attributes)
+    from teamledger import db, itemkeys
+
+    for team, spend in ((teams[4], 12.5), (teams[9], 0.25)):
+        db.client().update_item(**_spend_update(team["team_id"], spend, itemkeys, db))
+        team["spend"] = spend
+    # Then spend order puts them last, ascending
+    ids = [t for p in _walk(api, page_size=PAGE, sort_by="spend") for t in _ids(p["teams"])]
+    assert ids[-2:] == [teams[9]["team_id"], teams[4]["team_id"]]
+    assert ids == _expected(teams, "spend", False)
+
+
+def _spend_update(team_id, spend, itemkeys, db) -> dict:
+    values = {"spend": spend} | itemkeys.spend_index(team_id, spend)
+    expression, names, attrs = db.update_expression(values)
+    return {"TableName": db.table_name(), "Key": db.to_item(itemkeys.team(team_id)),
+            "UpdateExpression": expression, "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": db.to_item(attrs)}
+
+
+def test_a_deleted_team_leaves_pages_and_total(api, teams):
+    api.ok(api.post("/team/delete", {"team_ids": [teams[0]["team_id"]]}))
+    pages = _walk(api, page_size=PAGE)
+    assert teams[0]["team_id"] not in [t for p in pages for t in _ids(p["teams"])]
+    assert pages[0]["total"] == 16
+
+
+def test_a_member_sees_only_their_teams(api, teams):
+    # Given a user in two of the teams, one as admin
+    user = api.new_user()
+    for team, role in ((teams[2], "user"), (teams[11], "admin")):
+        api.ok(api.post("/team/member_add", {"team_id": team["team_id"], "member": {
+            "user_id": user["user_id"], "role": role}}))
+    mine = [teams[2], teams[11]]
+    # When they list, with every sort
+    for sort_by in ("created_at", "team_alias", "spend"):
+        pages = _walk(api, user["key"], page_size=1, sort_by=sort_by, sort_order="desc")
+        # Then they page through their own teams only, with the total of their own
+        assert [t for p in pages for t in _ids(p["teams"])] == _expected(mine, sort_by, True)
+        assert {p["total"] for p in pages} == {2}
+    # And asking for all teams of someone else gives only the teams shared with them
+    other = api.new_user()
+    api.ok(api.post("/team/member_add", {"team_id": teams[11]["team_id"], "member": {
+        "user_id": other["user_id"], "role": "user"}}))
+    shared = _page(api, user["key"], user_id=other["user_id"])
+    assert (_ids(shared["teams"]), shared["total"]) == ([teams[11]["team_id"]], 1)
+    # And an admin listing that user's teams sees both of them
+    assert sorted(_ids(_page(api, user_id=user["user_id"])["teams"])) == sorted(_ids(mine))
+
+
+def test_a_team_key_lists_its_own_team(api, teams):
+    key = api.new_key(team_id=teams[5]["team_id"])["key"]
+    page = _page(api, key)
+    assert (_ids(page["teams"]), page["total"]) == ([teams[5]["team_id"]], 1)
+
+
+def test_list_pages_show_the_members_as_they_change(api, fresh_table):
+    # Given a team with an admin, to which two members are added
+    admin, first, second = api.new_user(), api.new_user(), api.new_user()
+    team = api.new_team(members_with_roles=[{"user_id": admin["user_id"], "role": "admin"}])
+    for user in (first, second):
+        api.ok(api.post("/team/member_add", {"team_id": team["team_id"], "member": {
+            "user_id": user["user_id"], "role": "user"}}))
+    # When one is promoted and the other removed
+    api.ok(api.post("/team/member_update", {"team_id": team["team_id"],
+                                            "user_id": first["user_id"], "role": "admin"}))
+    api.ok(api.post("/team/member_delete", {"team_id": team["team_id"],
+                                            "user_id": second["user_id"]}))
+    # Then every list shows what /team/info shows
+    info = api.ok(api.get("/team/info", query={"team_id": team["team_id"]}))["team_info"]
+    listed = _page(api)["teams"][0]
+    searched = api.ok(api.get("/team/filter/ui"))[0]
+    full = api.ok(api.get("/team/list"))[0]
+    for shown in (listed, searched, full):
+        assert shown["members_with_roles"] == info["members_with_roles"] == [
+            {"user_id": "default_user_id", "user_email": None, "role": "admin"},
+            {"user_id": admin["user_id"], "user_email": None, "role": "admin"},
+            {"user_id": first["user_id"], "user_email": None, "role": "admin"}]
+        assert shown["admins"] == info["admins"]
+
+
+def test_the_roster_stops_at_its_limit_and_info_has_everyone(api, fresh_table, monkeypatch):
+    monkeypatch.setattr(teamstore, "ROSTER_LIMIT", 3)
+    team = api.new_team()  # default_user_id is the first member
+    added = api.ok(api.post("/team/bulk_member_add", {"team_id": team["team_id"], "members": [
+        {"user_id": f"u{n}-{uuid.uuid4().hex[:6]}", "role": "user"} for n in range(4)]}))
+    assert added["successful_additions"] == 4
+    listed = _page(api)["teams"][0]
+    info = api.ok(api.get("/team/info", query={"team_id": team["team_id"]}))["team_info"]
+    assert len(info["members_with_roles"]) == 5
+    assert listed["members_with_roles"] == info["members_with_roles"][:3]
+
+
+# --- /team/filter/ui ---------------------------------------------------------------------
+
+def test_filter_ui_is_newest_first_with_pages(api, teams):
+    newest_first = _expected(teams, "created_at", True)
+    assert _ids(api.ok(api.get("/team/filter/ui"))) == newest_first
+    second = api.ok(api.get("/team/filter/ui", query={"page": "2", "page_size": "5"}))
+    assert _ids(second) == newest_first[5:10]
+
+
+def test_filter_ui_matches_alias_partially_and_team_id_exactly(api, teams):
+    found = api.ok(api.get("/team/filter/ui", query={"team_alias": "BETA"}))
+    assert _ids(found) == [t for t in _expected(teams, "created_at", True)
+                           if (dict((x["team_id"], x) for x in teams)[t].get("team_alias")
+                               or "").lower() == "beta"]
+    one = api.ok(api.get("/team/filter/ui", query={"team_id": teams[1]["team_id"]}))
+    assert _ids(one) == [teams[1]["team_id"]]
+    assert api.ok(api.get("/team/filter/ui", query={"team_id": teams[1]["team_id"],
+                                                    "team_alias": "zzz"})) == []
+
+
+# --- /team/list --------------------------------------------------------------------------
+
+def test_team_list_has_each_teams_memberships_and_keys(api, teams):
+    # Given a member with a budget and a key in one team
+    user = api.new_user()
+    api.ok(api.post("/team/member_add", {"team_id": teams[6]["team_id"], "max_budget_in_team": 5,
+                                         "member": {"user_id": user["user_id"]}}))
+    key = api.new_key(team_id=teams[6]["team_id"], key_alias="listed")
+    # When everything is listed
+    listed = api.ok(api.get("/team/list"))
+    # Then every team is there once, sorted by alias, with its own memberships and keys
+    assert [t["team_id"] for t in listed] == _expected(teams, "team_alias", False)
+    six = next(t for t in listed if t["team_id"] == teams[6]["team_id"])
+    assert [k["token"] for k in six["keys"]] == [key["token"]]
+    budgets = {m["user_id"]: m["litellm_budget_table"] for m in six["team_memberships"]}
+    assert budgets[user["user_id"]]["max_budget"] == 5
+    assert all(t["keys"] == [] for t in listed if t["team_id"] != teams[6]["team_id"])
+    # And a user's own list is the same for their teams
+    own = api.ok(api.get("/team/list", query={"user_id": user["user_id"]}, key=user["key"]))
+    assert own == [six]
+
+
+def test_team_list_organization_filter(api, teams):
+    listed = api.ok(api.get("/team/list", query={"organization_id": "org-1"}))
+    assert sorted(t["team_id"] for t in listed) == sorted(
+        t["team_id"] for t in teams if t.get("organization_id") == "org-1")
