@@ -87,6 +87,10 @@ def test_concurrent_member_adds_over_http(dev_server):
     status, info = call(dev_server, "GET", f"/team/info?team_id={team['team_id']}")
     assert status == 200
     assert set(info["team_info"]["members"]) == {"default_user_id", twice, *joiners}
+    # And the roster the list pages show lost none of them either
+    status, page = call(dev_server, "GET", f"/v2/team/list?team_id={team['team_id']}")
+    assert status == 200
+    assert set(page["teams"][0]["members"]) == {"default_user_id", twice, *joiners}
 
 
 def test_the_raw_master_key_and_raw_keys_never_reach_the_log(dev_server):
