@@ -15,7 +15,8 @@ from typing import Any
 
 import botocore.session
 from botocore.config import Config
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, HTTPClientError
+from botocore.exceptions import ConnectionError as BotocoreConnectionError
 
 from teamledger.config import settings
 from teamledger.errors import Busy, TransactionCancelled
@@ -209,6 +210,8 @@ def _call(operation: str, request: dict) -> dict:
         if error.response["Error"]["Code"] in _BUSY_CODES:
             raise Busy("The table is busy; please retry") from error
         raise
+    except (BotocoreConnectionError, HTTPClientError) as error:  # timeouts; after retries
+        raise Busy("The table did not answer in time; please retry") from error
 
 
 _BUSY_CODES = {"ProvisionedThroughputExceededException", "ThrottlingException",
