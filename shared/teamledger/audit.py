@@ -30,11 +30,13 @@ def record(tx: db.Transaction, actor: Actor | None, action: str, table_name: str
     now = utcnow()
     audit_id = str(uuid.uuid4())
     updated_at = to_iso(now)
-    tx.put(itemkeys.audit(object_id, updated_at, audit_id) | {
+    key = itemkeys.audit(object_id, updated_at, audit_id)
+    changed_by = actor.changed_by if actor else None
+    tx.put(key | itemkeys.audit_index(changed_by, table_name, key["SK"]) | {
         "entity": "audit",
         "id": audit_id,
         "updated_at": updated_at,
-        "changed_by": actor.changed_by if actor else None,
+        "changed_by": changed_by,
         "changed_by_api_key": actor.caller.token if actor else None,
         "action": action,
         "table_name": table_name,

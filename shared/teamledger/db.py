@@ -141,7 +141,7 @@ class Filter:
 
 def _query_request(pk_value: str, index: str | None, sk_prefix: str | None, consistent: bool,
                    limit: int | None, forward: bool, start_key: dict | None,
-                   where: Filter | None) -> dict:
+                   where: Filter | None, sk_between: tuple[str, str] | None = None) -> dict:
     pk_name, sk_name = (f"{index}PK", f"{index}SK") if index else ("PK", "SK")
     condition = "#pk = :pk"
     names = {"#pk": pk_name}
@@ -150,6 +150,10 @@ def _query_request(pk_value: str, index: str | None, sk_prefix: str | None, cons
         condition += " AND begins_with(#sk, :sk)"
         names["#sk"] = sk_name
         values[":sk"] = {"S": sk_prefix}
+    if sk_between is not None:
+        condition += " AND #sk BETWEEN :low AND :high"
+        names["#sk"] = sk_name
+        values |= {":low": {"S": sk_between[0]}, ":high": {"S": sk_between[1]}}
     if where is not None:
         names |= where.names
         values |= to_item(where.values)
@@ -172,11 +176,11 @@ def _query_request(pk_value: str, index: str | None, sk_prefix: str | None, cons
 def query(pk_value: str, *, index: str | None = None, sk_prefix: str | None = None,
           consistent: bool = False, limit: int | None = None, forward: bool = True,
           start_key: dict | None = None, where: Filter | None = None,
-          ) -> tuple[list[dict], dict | None]:
+          sk_between: tuple[str, str] | None = None) -> tuple[list[dict], dict | None]:
     """One page of a Query on the base table or an index; returns (items, last_evaluated_key).
     `start_key` and the key returned are plain dicts of the key attributes."""
     request = _query_request(pk_value, index, sk_prefix, consistent, limit, forward,
-                             to_item(start_key) if start_key else None, where)
+                             to_item(start_key) if start_key else None, where, sk_between)
     response = _call("query", request)
     last = response.get("LastEvaluatedKey")
     return [from_item(i) for i in response.get("Items", [])], from_item(last) if last else None

@@ -44,7 +44,33 @@ def team_counter_shard(n: int) -> dict:
 
 
 def audit(object_id: str, updated_at: str, audit_id: str) -> dict:
-    return key(f"AUDIT#{object_id}", f"{updated_at}#{audit_id}")
+    return key(audit_partition(object_id), f"{updated_at}#{audit_id}")
+
+
+def audit_partition(object_id: str) -> str:
+    return f"AUDIT#{object_id}"
+
+
+# GET /audit without an object_id: every record in time order (GSI8), a caller's (GSI9), a
+# LiteLLM table's (GSI10). Sort keys are the record's own `<updated_at>#<id>`.
+AUDIT_LOG = "AUDITLOG"
+AUDIT_INDEXES = {"changed_by": "GSI9", "table_name": "GSI10", None: "GSI8"}
+
+
+def audit_index(changed_by: str | None, table_name: str, order: str) -> dict:
+    attrs = {"GSI8PK": AUDIT_LOG, "GSI8SK": order,
+             "GSI10PK": audit_table_partition(table_name), "GSI10SK": order}
+    if changed_by:
+        attrs |= {"GSI9PK": audit_changer_partition(changed_by), "GSI9SK": order}
+    return attrs
+
+
+def audit_changer_partition(changed_by: str) -> str:
+    return f"AUDITBY#{changed_by}"
+
+
+def audit_table_partition(table_name: str) -> str:
+    return f"AUDITTABLE#{table_name}"
 
 
 def is_member_sk(sk: str) -> bool:
@@ -136,4 +162,4 @@ def reset_index(key: dict, budget_reset_at: str | None) -> dict:
     return {"GSI4PK": f"RESET#{shard}", "GSI4SK": budget_reset_at}
 
 
-INDEX_ATTRIBUTES = tuple(f"GSI{n}{part}" for n in range(1, 8) for part in ("PK", "SK"))
+INDEX_ATTRIBUTES = tuple(f"GSI{n}{part}" for n in range(1, 11) for part in ("PK", "SK"))

@@ -268,6 +268,25 @@ class TeamPage(Response):
     next_cursor: str | None = None
 
 
+class AuditLog(Response):
+    id: str
+    updated_at: str
+    changed_by: str | None = None
+    changed_by_api_key: str | None = None
+    action: str
+    table_name: str
+    object_id: str
+    before_value: dict[str, Any] | None = None
+    updated_values: dict[str, Any] | None = None
+
+
+class AuditPage(Response):
+    """GET /audit."""
+
+    data: list[AuditLog]
+    next_cursor: str | None = None
+
+
 class MemberAdded(Team):
     updated_users: list[User]
     updated_team_memberships: list[TeamMembership]

@@ -38,6 +38,7 @@ class Action(Enum):
     TEAMS_AVAILABLE = "list the teams open to join"
     TEAMS_LIST = "list teams"
     TEAMS_SEARCH = "search all teams"
+    AUDIT_READ = "read the audit log"
     MEMBER_MANAGE = "manage this team's members"
     USER_CREATE = "create users"
     USER_READ = "read this user"
@@ -69,6 +70,7 @@ RULES: dict[Action, Rule] = {
     # Everyone with an identity lists teams; who does not read everything sees their own.
     Action.TEAMS_LIST: Rule(gate=_ALL_USERS | {TEAM_KEY}, everything=_READERS),
     Action.TEAMS_SEARCH: Rule(gate=_READERS, everything=_READERS),
+    Action.AUDIT_READ: Rule(gate=_READERS, everything=_READERS),
     Action.MEMBER_MANAGE: Rule(gate=_USERS, everything=_ADMIN,
                                relations=frozenset({Relation.TEAM_ADMIN, Relation.SELF_JOIN})),
     Action.USER_CREATE: Rule(gate=_ADMIN, everything=_ADMIN),

@@ -12,15 +12,12 @@ Two ways to a page:
 List pages show each team's members from the roster on its team item (teamstore.roster_team).
 """
 
-import base64
-import binascii
 import bisect
-import json
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from teamledger import apikeys, db, itemkeys, teamstore, users
+from teamledger import apikeys, cursors, db, itemkeys, teamstore, users
 from teamledger.auth import Actor, Caller
 from teamledger.errors import BadRequest, Unauthorized
 from teamledger.models import ListedTeam, Team, TeamPage
@@ -29,7 +26,7 @@ from teamledger.teamstore import TeamView
 
 DEFAULT_ORGANIZATION = "default_organization"  # LiteLLM's name for "no organization"
 FILTER_CHUNK = 100  # items a filtered Query evaluates per request
-MAX_CURSOR = 2048
+MAX_CURSOR = cursors.MAX_CURSOR
 
 
 @dataclass(frozen=True)
@@ -98,25 +95,20 @@ class Cursor:
     page: int
 
     def encode(self) -> str:
-        text = json.dumps([1, self.order.sort_by, self.order.descending, self.after,
-                           self.team_id, self.page], separators=(",", ":"))
-        return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+        return cursors.encode([1, self.order.sort_by, self.order.descending, self.after,
+                               self.team_id, self.page])
 
     @classmethod
     def decode(cls, text: str) -> "Cursor":
-        try:
-            if len(text) > MAX_CURSOR:
-                raise ValueError
-            raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-            version, sort_by, descending, after, team_id, page = json.loads(raw)
-            valid = (version == 1 and sort_by in itemkeys.TEAM_ORDERS
-                     and isinstance(descending, bool) and isinstance(after, str)
-                     and isinstance(team_id, str) and 0 < len(team_id) <= 256
-                     and after.endswith(f"#{team_id}") and len(after.encode()) <= 1024
-                     and type(page) is int and 1 < page < 10**9)
-        except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
-            valid = False
-        if not valid:
+        values = cursors.decode(text)
+        if values is None or len(values) != 6:
+            raise BadRequest("cursor is not a next_cursor this service returned")
+        version, sort_by, descending, after, team_id, page = values
+        if not (version == 1 and sort_by in itemkeys.TEAM_ORDERS
+                and isinstance(descending, bool) and isinstance(after, str)
+                and isinstance(team_id, str) and 0 < len(team_id) <= 256
+                and after.endswith(f"#{team_id}") and len(after.encode()) <= 1024
+                and type(page) is int and 1 < page < 10**9):
             raise BadRequest("cursor is not a next_cursor this service returned")
         return cls(Order(sort_by, descending), after, team_id, page)
 

@@ -55,6 +55,8 @@ EXPECTED: dict[str, Callable[[Any, str | None], bool]] = {
     and body["info"]["key_alias"] == "ci-bot",
     "key_delete": lambda body, token: body["deleted_keys"] == [token],
     "team_delete": lambda body, _: body["deleted_teams"] == ["team-eng"],
+    "audit": lambda body, _: [(r["action"], r["table_name"]) for r in body["data"]][:2] == [
+        ("deleted", "LiteLLM_TeamTable"), ("updated", "LiteLLM_TeamTable")],
     "health_liveliness": lambda body, _: body == "I'm alive!",
 }
 

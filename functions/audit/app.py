@@ -1,0 +1,34 @@
+"""GET /audit: the audit log, newest first (admins and viewers)."""
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from aws_lambda_powertools.event_handler.openapi.params import Query
+from teamledger import auditlog, cursors
+from teamledger.api import ServiceApp, lambda_entry
+from teamledger.models import AuditPage
+
+app = ServiceApp()
+
+TableName = Literal["LiteLLM_TeamTable", "LiteLLM_TeamMembership", "LiteLLM_UserTable",
+                    "LiteLLM_VerificationToken"]
+Action = Literal["created", "updated", "deleted", "blocked", "unblocked"]
+
+
+@app.get("/audit")
+def audit(
+    object_id: Annotated[str | None, Query(min_length=1, max_length=600)] = None,
+    table_name: Annotated[TableName | None, Query()] = None,
+    action: Annotated[Action | None, Query()] = None,
+    changed_by: Annotated[str | None, Query(min_length=1, max_length=256)] = None,
+    start: Annotated[datetime | None, Query()] = None,
+    end: Annotated[datetime | None, Query()] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 50,
+    cursor: Annotated[str | None, Query(max_length=cursors.MAX_CURSOR)] = None,
+) -> AuditPage:
+    return auditlog.list_audit(app.actor, auditlog.AuditQuery(
+        object_id=object_id, table_name=table_name, action=action, changed_by=changed_by,
+        start=start, end=end, limit=limit), cursor)
+
+
+lambda_handler = lambda_entry(app)
