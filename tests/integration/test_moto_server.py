@@ -471,3 +471,28 @@ def test_a_page_visits_the_page_not_the_table(dynamodb, paging, monkeypatch, han
     assert page["Items"][0]["PK"]["S"] == "TEAM#10750"
     assert calls["comparisons"] > MANY // 2
     assert calls["all_items"] == 1
+
+
+def test_item_reads_answer_the_document_moto_s_serializer_writes(dynamodb, paging, monkeypatch):
+    # Given reads whose items hold every attribute type, and the generic serializer to compare
+    client = dynamodb
+    item = {"PK": {"S": "types"}, "SK": {"S": "1"}, "n": {"N": "1.50"}, "b": {"BOOL": False},
+            "z": {"NULL": True}, "l": {"L": [{"S": "x"}, {"N": "-2"}]},
+            "m": {"M": {"inner": {"M": {"s": {"S": "é"}}}}}, "ss": {"SS": ["a", "b"]},
+            "bin": {"B": b"\x00\xff"}}
+    client.put_item(TableName="t", Item=item)
+    reads = [
+        ("get_item", {"TableName": "t", "Key": {"PK": item["PK"], "SK": item["SK"]}}),
+        ("batch_get_item", {"RequestItems": {"t": {"Keys": [
+            {"PK": item["PK"], "SK": item["SK"]}, {"PK": {"S": "none"}, "SK": {"S": "x"}}]}}}),
+        ("query", {"TableName": "t", "KeyConditionExpression": "PK = :p",
+                   "ExpressionAttributeValues": {":p": item["PK"]}}),
+        ("scan", {"TableName": "t", "Limit": 3}),
+    ]
+    for operation, request in reads:
+        fast = _answer(getattr(client, operation)(**request))
+        with monkeypatch.context() as generic:
+            generic.setattr(moto_server, "_ITEM_READS", frozenset())
+            assert _answer(getattr(client, operation)(**request)) == fast, operation
+    assert _answer(client.get_item(**reads[0][1]))["Item"] == {
+        k: v for k, v in item.items()}

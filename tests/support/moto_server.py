@@ -16,10 +16,12 @@ partitions), the ExclusiveStartKey and the start of the sort-key range are found
 and moto's query gets only the items its page can reach: the page costs O(page + log n), and
 what moto answers (items, order, Count, ScannedCount, LastEvaluatedKey, projections, filters)
 is unchanged. Queries this does not cover (multi-attribute keys, QueryFilter, odd types) go to
-moto's query as they are.
+moto's query as they are. Item reads are answered with json.dumps instead of moto's generic
+serializer (same document, ~10 ms less per item).
 """
 
 import copy
+import json
 import threading
 import weakref
 from functools import wraps
@@ -28,6 +30,7 @@ from typing import Any
 from moto.dynamodb import models
 from moto.dynamodb.models.dynamo_type import DynamoType, Item
 from moto.dynamodb.models.table import RESULT_SIZE_LIMIT, Table
+from moto.dynamodb.responses import DynamoResult
 from moto.server import ThreadedMotoServer
 
 _LOCK = threading.RLock()
@@ -413,6 +416,26 @@ def _query_in_pages(query):
     return paged
 
 
+# Reads answer with items, which are DynamoDB JSON already: moto's generic, model-driven
+# serializer spends ~10 ms per item re-walking them (seconds for a 1 MB page); json.dumps
+# writes the same document. Anything that is not plain JSON goes the generic way.
+_ITEM_READS = frozenset({"GetItem", "BatchGetItem", "Query", "Scan"})
+
+
+def _items_as_json(execute_result):
+    @wraps(execute_result)
+    def execute(result, context):
+        if context.operation_model.name in _ITEM_READS and isinstance(result.result, dict):
+            try:
+                body = json.dumps({k: v for k, v in result.result.items() if v is not None})
+            except (TypeError, ValueError):
+                return execute_result(result, context)
+            return 200, {"Content-Type": "application/x-amz-json-1.0"}, body
+        return execute_result(result, context)
+
+    return execute
+
+
 def install() -> None:
     backend = models.DynamoDBBackend
     if getattr(backend, "_teamledger_patched", False):
@@ -423,6 +446,7 @@ def install() -> None:
     Table.put_item = _table_write(Table.put_item)
     Table.delete_item = _table_write(Table.delete_item)
     Table.query = _query_in_pages(Table.query)
+    DynamoResult.execute_result = _items_as_json(DynamoResult.execute_result)
     for name in _SERIALISED:
         setattr(backend, name, _serialised(getattr(backend, name)))
     backend._teamledger_patched = True
