@@ -6,7 +6,7 @@ warm overhead (on the small table), the big team delete, then cold starts (moto 
 
 import time
 
-from bench import cold_start, request_counts, results, warm_overhead
+from bench import cold_start, list_scaling, request_counts, results, warm_overhead
 from bench.dynamo_calls import CallRecorder
 from bench.local_dynamo import LocalDynamo
 from bench.tables import section
@@ -27,6 +27,21 @@ def _against_moto() -> tuple[request_counts.Scenario, dict]:
         warm = warm_overhead.run(handlers, recorder, scenario.fixture)
         request_counts.run_big_team_delete(scenario)
         return scenario, warm
+    finally:
+        dynamo.stop()
+
+
+def _list_scaling() -> dict:
+    dynamo = LocalDynamo()
+    dynamo.start()
+    try:
+        from teamledger import db
+
+        from bench.handlers import Handlers
+
+        recorder = CallRecorder()
+        recorder.attach(db.client())
+        return list_scaling.run(Handlers(), recorder, dynamo.master_key)
     finally:
         dynamo.stop()
 
@@ -63,8 +78,16 @@ def main() -> None:
             "requests per route (user key; health has no auth)")
     print(warm_overhead.report(warm), flush=True)
 
+    section(f"4. List pages at {', '.join(f'{n:,}' for n in list_scaling.LEVELS)} teams, side "
+            f"by side (median of {list_scaling.ROUNDS} round-robin rounds; cases that read "
+            f"every team: {list_scaling.FEW_ROUNDS}); requests include auth")
+    scaling = _list_scaling()
+    print(list_scaling.report(scaling), flush=True)
+    print(f"(tables bulk-loaded in {scaling['seed_seconds']:.0f} s, not measured)")
+
     seconds = time.perf_counter() - started
-    path = results.write(request_counts.results(scenario), cold, warm, seconds)
+    path = results.write(request_counts.results(scenario), cold, warm, seconds,
+                         list_scaling.results(scaling))
     print(f"\nwrote {path.relative_to(path.parents[1])} in {seconds:.0f} s "
           f"(moto sections {moto_seconds:.0f} s, cold starts {cold_seconds:.0f} s)")
 
