@@ -9,7 +9,7 @@ VENV := .venv
 TOOLS := .venv-tools
 PY := $(VENV)/bin/python
 
-.PHONY: dev test unit integration e2e lint validate build bench clean
+.PHONY: dev audit-tail reset-budgets test unit integration e2e lint validate build bench clean
 
 $(VENV)/.installed: requirements.txt shared/requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,16 @@ $(TOOLS)/.installed: requirements-tools.txt
 
 dev: $(VENV)/.installed
 	PORT=$(PORT) $(PY) -m tests.support.devserver
+
+# The Kinesis audit stream of the `make dev` on $(PORT) (or of AWS_ENDPOINT_URL), one JSON a line
+# (the recipe is not echoed, so the output pipes into jq as it is).
+audit-tail: $(VENV)/.installed
+	@PORT=$(PORT) $(PY) -m tests.support.audittail
+
+# One run of the budget reset against the `make dev` on $(PORT) (or AWS_ENDPOINT_URL); prints
+# its report (read, reset, skipped, stopped_early, errors) as JSON.
+reset-budgets: $(VENV)/.installed
+	@PORT=$(PORT) $(PY) -m tests.support.resetbudgets
 
 test: lint validate unit integration e2e build
 

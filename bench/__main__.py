@@ -35,10 +35,15 @@ def _list_scaling() -> dict:
     dynamo = LocalDynamo()
     dynamo.start()
     try:
-        from teamledger import db
+        from teamledger import auth, db
+        from teamledger.config import settings
 
         from bench.handlers import Handlers
 
+        # The layer still knows section 1's moto and master key: forget them.
+        settings.cache_clear()
+        db.client.cache_clear()
+        auth._master_token_from_environment.cache_clear()
         recorder = CallRecorder()
         recorder.attach(db.client())
         return list_scaling.run(Handlers(), recorder, dynamo.master_key)

@@ -9,6 +9,7 @@ import pytest
 from tests.support.client import MASTER_KEY, Api
 
 TABLE = "teamledger-test"
+AUDIT_STREAM = "teamledger-audit-test"
 
 
 @pytest.fixture(scope="session")
@@ -21,7 +22,7 @@ def moto_endpoint():
         "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1",
         "TABLE_NAME": TABLE, "MASTER_KEY": MASTER_KEY, "POWERTOOLS_TRACE_DISABLED": "true",
         "POWERTOOLS_METRICS_DISABLED": "true", "POWERTOOLS_SERVICE_NAME": "teamledger",
-        "POWERTOOLS_METRICS_NAMESPACE": "TeamLedger",
+        "POWERTOOLS_METRICS_NAMESPACE": "TeamLedger", "AUDIT_STREAM_NAME": AUDIT_STREAM,
     })
     import boto3
 
@@ -35,3 +36,14 @@ def moto_endpoint():
 @pytest.fixture(scope="session")
 def api(moto_endpoint) -> Api:
     return Api()
+
+
+@pytest.fixture(scope="session")
+def audit_stream(moto_endpoint) -> str:
+    """The Kinesis audit stream (AUDIT_STREAM_NAME), created from template.yaml's resource."""
+    import boto3
+
+    from tests.support.template import create_stream
+
+    create_stream(boto3.client("kinesis"), AUDIT_STREAM)
+    return AUDIT_STREAM

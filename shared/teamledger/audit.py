@@ -26,12 +26,14 @@ def _retention() -> timedelta:
 
 
 def record(tx: db.Transaction, actor: Actor | None, action: str, table_name: str,
-           object_id: str, before: dict | None, after: dict | None) -> None:
+           object_id: str, before: dict | None, after: dict | None,
+           changed_by: str | None = None) -> None:
+    """`changed_by` names a changer without a key (the budget reset job)."""
     now = utcnow()
     audit_id = str(uuid.uuid4())
     updated_at = to_iso(now)
     key = itemkeys.audit(object_id, updated_at, audit_id)
-    changed_by = actor.changed_by if actor else None
+    changed_by = actor.changed_by if actor else changed_by
     tx.put(key | itemkeys.audit_index(changed_by, table_name, key["SK"]) | {
         "entity": "audit",
         "id": audit_id,

@@ -12,6 +12,8 @@ class Settings:
     master_key_secret_name: str | None
     available_teams: frozenset[str]
     dynamodb_endpoint: str | None = None
+    audit_stream_name: str | None = None  # the Kinesis audit stream (publisher only)
+    kinesis_endpoint: str | None = None
 
     @classmethod
     def from_environment(cls) -> "Settings":
@@ -25,6 +27,8 @@ class Settings:
             master_key_secret_name=os.environ.get("MASTER_KEY_SECRET_NAME") or None,
             available_teams=frozenset(t.strip() for t in teams.split(",") if t.strip()),
             dynamodb_endpoint=os.environ.get("DYNAMODB_ENDPOINT") or None,
+            audit_stream_name=os.environ.get("AUDIT_STREAM_NAME") or None,
+            kinesis_endpoint=os.environ.get("KINESIS_ENDPOINT") or None,
         )
 
 

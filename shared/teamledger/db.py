@@ -224,6 +224,36 @@ _BUSY_CODES = {"ProvisionedThroughputExceededException", "ThrottlingException",
 
 # --- writes ------------------------------------------------------------------------------
 
+def put_new(item: dict) -> bool:
+    """Put `item` unless an item with its key exists; returns whether it was written."""
+    try:
+        _call("put_item", {"TableName": table_name(), "Item": to_item(item),
+                           "ConditionExpression": "attribute_not_exists(PK)"})
+    except ClientError as error:
+        if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
+            return False
+        raise
+    return True
+
+
+def update_if(key: dict, expression: str, condition: str, values: dict | None = None,
+              names: dict | None = None) -> bool:
+    """One conditional UpdateItem outside any transaction; returns whether it was written."""
+    request = {"TableName": table_name(), "Key": to_item(key), "UpdateExpression": expression,
+               "ConditionExpression": condition}
+    if values:
+        request["ExpressionAttributeValues"] = to_item(values)
+    if names:
+        request["ExpressionAttributeNames"] = names
+    try:
+        _call("update_item", request)
+    except ClientError as error:
+        if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
+            return False
+        raise
+    return True
+
+
 class Transaction:
     """The writes of one request, committed together by one TransactWriteItems."""
 

@@ -73,6 +73,15 @@ def audit_table_partition(table_name: str) -> str:
     return f"AUDITTABLE#{table_name}"
 
 
+# The audit publisher's note that a record reached the Kinesis stream (template.yaml lets the
+# publisher write these keys only: keep the prefix in step with its LeadingKeys condition).
+AUDIT_PUBLISHED_PREFIX = "AUDITPUB#"
+
+
+def audit_published(audit_id: str) -> dict:
+    return key(f"{AUDIT_PUBLISHED_PREFIX}{audit_id}", "PUBLISHED")
+
+
 def is_member_sk(sk: str) -> bool:
     return sk.startswith(MEMBER_PREFIX)
 
@@ -153,13 +162,17 @@ def user_partition(user_id: str) -> str:
     return f"USER#{user_id}"
 
 
+def reset_shard(shard: int) -> str:
+    return f"RESET#{shard}"
+
+
 def reset_index(key: dict, budget_reset_at: str | None) -> dict:
     """The sparse, sharded index of budgets due (read by the reset job). The shard comes from
     the whole key, so the member budgets of one team spread like everything else."""
     if not budget_reset_at:
         return {}
     shard = crc32(f"{key['PK']}|{key['SK']}".encode()) % RESET_SHARDS
-    return {"GSI4PK": f"RESET#{shard}", "GSI4SK": budget_reset_at}
+    return {"GSI4PK": reset_shard(shard), "GSI4SK": budget_reset_at}
 
 
 INDEX_ATTRIBUTES = tuple(f"GSI{n}{part}" for n in range(1, 11) for part in ("PK", "SK"))

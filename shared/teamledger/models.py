@@ -134,6 +134,12 @@ class TeamModelsRequest(Request):
     models: list[Name] = Field(min_length=1, max_length=1000)
 
 
+class SpendTrackRequest(Request):
+    token: Annotated[str, StringConstraints(min_length=1, max_length=512)] | None = None
+    key: Annotated[str, StringConstraints(min_length=1, max_length=512)] | None = None
+    spend: float
+
+
 class KeyDeleteRequest(Request):
     keys: list[Annotated[str, StringConstraints(min_length=1, max_length=512)]] = Field(
         min_length=1, max_length=50)
@@ -285,6 +291,21 @@ class AuditPage(Response):
 
     data: list[AuditLog]
     next_cursor: str | None = None
+
+
+class BudgetState(Response):
+    spend: float
+    max_budget: float | None = None
+    budget_exceeded: bool
+
+
+class SpendTracked(Response):
+    """POST /spend/track: the budgets the spend went to (None: the key has no such owner)."""
+
+    key: BudgetState
+    user: BudgetState | None = None
+    team: BudgetState | None = None
+    team_membership: BudgetState | None = None
 
 
 class MemberAdded(Team):

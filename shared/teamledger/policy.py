@@ -39,6 +39,7 @@ class Action(Enum):
     TEAMS_LIST = "list teams"
     TEAMS_SEARCH = "search all teams"
     AUDIT_READ = "read the audit log"
+    SPEND_TRACK = "track spend"
     MEMBER_MANAGE = "manage this team's members"
     USER_CREATE = "create users"
     USER_READ = "read this user"
@@ -71,6 +72,7 @@ RULES: dict[Action, Rule] = {
     Action.TEAMS_LIST: Rule(gate=_ALL_USERS | {TEAM_KEY}, everything=_READERS),
     Action.TEAMS_SEARCH: Rule(gate=_READERS, everything=_READERS),
     Action.AUDIT_READ: Rule(gate=_READERS, everything=_READERS),
+    Action.SPEND_TRACK: Rule(gate=_ADMIN, everything=_ADMIN),
     Action.MEMBER_MANAGE: Rule(gate=_USERS, everything=_ADMIN,
                                relations=frozenset({Relation.TEAM_ADMIN, Relation.SELF_JOIN})),
     Action.USER_CREATE: Rule(gate=_ADMIN, everything=_ADMIN),

@@ -93,6 +93,24 @@ def test_concurrent_member_adds_over_http(dev_server):
     assert set(page["teams"][0]["members"]) == {"default_user_id", twice, *joiners}
 
 
+def test_concurrent_spend_reports_over_http_add_exactly(dev_server):
+    # Given a key of a user who is in a team
+    _, user = call(dev_server, "POST", "/user/new", {})
+    _, team = call(dev_server, "POST", "/team/new", {"members_with_roles": [
+        {"user_id": user["user_id"], "role": "user"}]})
+    _, key = call(dev_server, "POST", "/key/generate",
+                  {"user_id": user["user_id"], "team_id": team["team_id"]})
+    # When 100 reports of 0.01 arrive at once
+    body = {"token": key["token"], "spend": 0.01}
+    with ThreadPoolExecutor(25) as pool:
+        replies = list(pool.map(lambda _: call(dev_server, "POST", "/spend/track", body),
+                                range(100)))
+    assert [status for status, _ in replies] == [200] * 100
+    # Then key, user, team and membership each hold exactly 1.00
+    _, last = call(dev_server, "POST", "/spend/track", {"token": key["token"], "spend": 0.01})
+    assert [last[k]["spend"] for k in ("key", "user", "team", "team_membership")] == [1.01] * 4
+
+
 def test_the_raw_master_key_and_raw_keys_never_reach_the_log(dev_server):
     _, key = call(dev_server, "POST", "/key/generate", {})
     call(dev_server, "GET", f"/key/info?key={key['key']}")

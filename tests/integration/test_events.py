@@ -1,5 +1,7 @@
 """The `sam local invoke` fixtures in events/ stay usable: each is a v2 event for its own route,
-and fed in order to its function's handler against an empty table, every one answers 200.
+and fed in order to its function's handler against an empty table, every one answers 200. A
+function no route calls has the event its trigger sends instead (the audit publisher: a
+DynamoDB Streams batch), tested on its own.
 
 Two values in the fixtures cannot be real: the master key (`sk-local-master-key-change-me`, the
 one events/env.json sets) becomes this session's, and the all-zero token in key_info.json and
@@ -11,11 +13,21 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+import boto3
 import pytest
 
 from tests.support.apigw import lambda_context
+from tests.support.audittail import KinesisTail
 from tests.support.client import MASTER_KEY, Api
-from tests.support.template import REPO_ROOT, Route, load_template, routes
+from tests.support.streams import passes
+from tests.support.template import (
+    REPO_ROOT,
+    Route,
+    function_ids,
+    load_template,
+    routes,
+    stream_consumers,
+)
 
 EVENTS_DIR = REPO_ROOT / "events"
 FUNCTIONS_DIR = REPO_ROOT / "functions"
@@ -53,12 +65,20 @@ EXPECTED: dict[str, Callable[[Any, str | None], bool]] = {
     "key_generate": lambda body, _: body["key_alias"] == "ci-bot" and body["team_id"] == "team-eng",
     "key_info": lambda body, token: body["key"] == token
     and body["info"]["key_alias"] == "ci-bot",
+    "spend_track": lambda body, _: body["key"] == {
+        "spend": 0.25, "max_budget": None, "budget_exceeded": False}
+    and body["team"]["spend"] == 0.25 and body["user"]["spend"] == 0.25
+    and body["team_membership"]["spend"] == 0.25,
     "key_delete": lambda body, token: body["deleted_keys"] == [token],
     "team_delete": lambda body, _: body["deleted_teams"] == ["team-eng"],
     "audit": lambda body, _: [(r["action"], r["table_name"]) for r in body["data"]][:2] == [
         ("deleted", "LiteLLM_TeamTable"), ("updated", "LiteLLM_TeamTable")],
     "health_liveliness": lambda body, _: body == "I'm alive!",
 }
+
+
+# Functions without a route, whose fixture is the event their trigger sends (tested below).
+TRIGGERED = {"audit_publisher", "budget_reset"}
 
 
 def template_routes() -> dict[str, Route]:
@@ -95,14 +115,18 @@ def test_every_function_has_exactly_one_event_fixture():
     fixtures = {path.stem for path in EVENTS_DIR.glob("*.json")} - {"env"}
 
     assert fixtures == function_dirs
-    assert set(EXPECTED) == function_dirs
+    assert set(EXPECTED) | TRIGGERED == function_dirs
+    assert not set(EXPECTED) & TRIGGERED
 
 
 def test_env_vars_file_names_every_function():
     env_vars = json.loads((EVENTS_DIR / "env.json").read_text())
 
-    assert set(env_vars) == {route.function for route in template_routes().values()}
-    assert all(values["MASTER_KEY"] == FIXTURE_MASTER_KEY for values in env_vars.values())
+    assert set(env_vars) == set(function_ids(load_template()))
+    # Routes get the fixtures' master key; the functions no request reaches need none.
+    routed = {route.function for route in template_routes().values()}
+    assert all(env_vars[function]["MASTER_KEY"] == FIXTURE_MASTER_KEY for function in routed)
+    assert all("MASTER_KEY" not in env_vars[function] for function in set(env_vars) - routed)
 
 
 @pytest.mark.parametrize("name", EXPECTED)
@@ -127,7 +151,7 @@ def test_event_fixtures_in_order_all_succeed_against_an_empty_table(api: Api):
     tokens: dict[str, str | None] = {}
 
     for name, expected in EXPECTED.items():
-        if name == "key_info":
+        if name in ("key_info", "spend_track"):
             tokens[name] = tokens["key_generate"]
         elif name == "key_delete":
             tokens[name] = api.new_key(user_id="alice", team_id="team-eng")["token"]
@@ -140,3 +164,69 @@ def test_event_fixtures_in_order_all_succeed_against_an_empty_table(api: Api):
         assert expected(body, tokens.get(name)), (name, body)
         if name == "key_generate":
             tokens[name] = body["token"]
+
+
+def test_audit_publisher_fixture_is_one_audit_insert_its_filter_lets_through():
+    consumer = next(c for c in stream_consumers(load_template())
+                    if c.module == "functions.audit_publisher.app")
+    event = read_event("audit_publisher")
+
+    (record,) = event["Records"]
+    assert record["eventSource"] == "aws:dynamodb"
+    assert record["eventName"] == "INSERT"
+    assert ":table/teamledger/stream/" in record["eventSourceARN"]
+    assert passes(consumer.filters, record)
+
+
+def test_audit_publisher_fixture_publishes_its_record(audit_stream):
+    # Given the fixture's one audit record
+    event = read_event("audit_publisher")
+    audit_id = event["Records"][0]["dynamodb"]["NewImage"]["id"]["S"]
+    handler = importlib.import_module("functions.audit_publisher.app").lambda_handler
+
+    # When it is fed to the publisher
+    result = handler(event, lambda_context("AuditPublisherFunction"))
+
+    # Then nothing failed and the record is on the audit stream, keyed by its object
+    assert result == {"batchItemFailures": []}
+    published = [r for r in KinesisTail(boto3.client("kinesis"), audit_stream).read_all()
+                 if json.loads(r["Data"])["id"] == audit_id]
+    assert [r["PartitionKey"] for r in published] == ["team-eng"]
+
+
+def test_budget_reset_fixture_runs_the_reset(api, monkeypatch):
+    # Given a table of its own in which one team's budget period has just ended
+    import uuid
+
+    import boto3
+    from teamledger import db, itemkeys
+    from teamledger.config import settings
+
+    from tests.support.template import create_table
+
+    name = f"events-reset-{uuid.uuid4().hex[:8]}"
+    create_table(boto3.client("dynamodb"), name)
+    monkeypatch.setenv("TABLE_NAME", name)
+    settings.cache_clear()
+    try:
+        team = api.new_team(budget_duration="30s")
+        past = "2026-01-01T00:00:00.000000Z"
+        expression, names, values = db.update_expression(
+            {"budget_anchor": past, "budget_reset_at": past, "GSI4SK": past, "spend": 3.0})
+        db.client().update_item(
+            TableName=name, Key=db.to_item(itemkeys.team(team["team_id"])),
+            UpdateExpression=expression, ExpressionAttributeNames=names,
+            ExpressionAttributeValues=db.to_item(values))
+        # When the scheduled event of events/ reaches the function
+        handler = importlib.import_module("functions.budget_reset.app").lambda_handler
+        from tests.support.apigw import LambdaContext
+
+        # The template's Timeout (300 s): the run stops 15 s before the end of it
+        context = LambdaContext(function_name="BudgetResetFunction", timeout_millis=300_000)
+        report = handler(read_event("budget_reset"), context)
+        # Then the team was reset, and the run says so
+        assert (report["reset"], report["read"], report["errors"]) == (1, 1, [])
+        assert db.get(itemkeys.team(team["team_id"]))["spend"] == 0
+    finally:
+        monkeypatch.undo()
+        settings.cache_clear()

@@ -85,6 +85,11 @@ def dev_server_process(log_dir: Path) -> Iterator[DevServerProcess]:
         wait_until_ready(port, process, log_path)
         yield DevServerProcess(f"http://127.0.0.1:{port}", process, log_path, master_key)
     finally:
+        # SIGTERM first: the server stops cleanly and removes its .devserver state file.
         if process.poll() is None:
-            process.kill()
-            process.wait(timeout=10)
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=10)

@@ -6,7 +6,12 @@ that route's `lambda_handler`, and the handler's result goes back the way API Ga
     PORT=3000 .venv/bin/python -m tests.support.devserver
 
 Environment read: PORT (3000), AWS_ENDPOINT_URL (unset: a moto server is started on loopback),
-TABLE_NAME (teamledger), MASTER_KEY (unset: a random one, printed), AVAILABLE_TEAMS.
+TABLE_NAME (teamledger), MASTER_KEY (unset: a random one, printed), AVAILABLE_TEAMS,
+AUDIT_STREAM_NAME (teamledger-audit), BUDGET_RESET_INTERVAL (60: seconds between budget resets).
+
+It also creates the Kinesis audit stream and polls the table's stream into the functions of the
+template's DynamoDB events (the audit publisher) as their event-source mapping would. Where its
+endpoint is goes to `.devserver/<PORT>.json` (tests/support/devstate.py) for `make audit-tail`.
 """
 
 from __future__ import annotations
@@ -30,9 +35,19 @@ from typing import Any, Protocol
 
 import boto3
 
-from tests.support import moto_server
+from tests.support import devstate, moto_server
 from tests.support.apigw import api_gateway_sends_as_text, http_event, lambda_context
-from tests.support.template import REPO_ROOT, Route, create_table, load_template, routes
+from tests.support.resetbudgets import ResetSchedule
+from tests.support.streams import StreamPoller
+from tests.support.template import (
+    REPO_ROOT,
+    Route,
+    create_stream,
+    create_table,
+    load_template,
+    routes,
+    stream_consumers,
+)
 
 DEFAULT_PORT = 3000
 DEFAULT_TABLE_NAME = "teamledger"
@@ -259,7 +274,8 @@ class DevServer:
         self.own_moto = own_moto
         self.endpoint_url: str | None = None
         self.table_name = DEFAULT_TABLE_NAME
-        # Issue 4 adds the stream poller, issue 5 the budget reset schedule.
+        self.audit_stream_name = devstate.DEFAULT_AUDIT_STREAM_NAME
+        # start() adds the stream pollers and the budget reset schedule.
         self.background_tasks: list[BackgroundTask] = []
         self._moto: moto_server.ThreadedMotoServer | None = None
         self._http: ApiGatewayHttpServer | None = None
@@ -281,10 +297,21 @@ class DevServer:
         _put_layers_on_path(template)
         self._start_dynamodb_endpoint()
         self._configure_environment(template)
-        create_table(boto3.client("dynamodb"), self.table_name, template)
+        table = create_table(boto3.client("dynamodb"), self.table_name, template)
+        create_stream(boto3.client("kinesis"), self.audit_stream_name, template)
+        self.background_tasks += self._stream_pollers(template, table["LatestStreamArn"])
+        self.background_tasks.append(ResetSchedule(_INVOCATION_LOCK))
         self._http = ApiGatewayHttpServer((HOST, self.port), RouteTable(routes(template)))
         for task in self.background_tasks:
             task.start()
+        devstate.write(devstate.DevState(
+            port=self._http.server_address[1], pid=os.getpid(), endpoint_url=self.endpoint_url,
+            table_name=self.table_name, audit_stream_name=self.audit_stream_name))
+
+    def _stream_pollers(self, template: dict, stream_arn: str) -> list[BackgroundTask]:
+        client = boto3.client("dynamodbstreams")
+        return [StreamPoller(consumer, client, stream_arn, _INVOCATION_LOCK)
+                for consumer in stream_consumers(template) if consumer.table == "Table"]
 
     def serve_forever(self) -> None:
         if self._http is None:
@@ -296,6 +323,7 @@ class DevServer:
         for task in reversed(self.background_tasks):
             task.stop()
         if self._http is not None:
+            devstate.remove(self._http.server_address[1], os.getpid())
             # shutdown() waits for serve_forever to return, so only call it when one runs.
             if self._serving.is_set():
                 self._http.shutdown()
@@ -315,17 +343,14 @@ class DevServer:
             self._moto, self.endpoint_url = moto_server.start()
             self._set_env("AWS_ENDPOINT_URL", self.endpoint_url)
         # A local endpoint needs some region and credentials; a machine may have none set.
-        for name, value in (
-            ("AWS_ACCESS_KEY_ID", "testing"),
-            ("AWS_SECRET_ACCESS_KEY", "testing"),
-            ("AWS_DEFAULT_REGION", "us-east-1"),
-            ("AWS_REGION", "us-east-1"),
-        ):
+        for name, value in devstate.LOCAL_AWS_DEFAULTS.items():
             self._set_default_env(name, value)
 
     def _configure_environment(self, template: dict) -> None:
         self.table_name = os.environ.get("TABLE_NAME") or DEFAULT_TABLE_NAME
         self._set_env("TABLE_NAME", self.table_name)
+        self.audit_stream_name = os.environ.get("AUDIT_STREAM_NAME") or self.audit_stream_name
+        self._set_env("AUDIT_STREAM_NAME", self.audit_stream_name)
         if not self.master_key:
             self.master_key = os.environ.get("MASTER_KEY")
         if not self.master_key:
@@ -413,6 +438,8 @@ def _print_banner(server: DevServer) -> None:
     print(f"TeamLedger dev server on {server.base_url}", flush=True)
     print(f"  master key: {server.master_key}   ({origin})", flush=True)
     print(f"  table:      {server.table_name} at {endpoint}", flush=True)
+    print(f"  audit:      Kinesis stream {server.audit_stream_name} "
+          f"(make audit-tail PORT={server.port})", flush=True)
 
 
 def main() -> int:

@@ -1,13 +1,15 @@
 """template.yaml as data: the one source of truth for the table and the routes.
 
 The moto table of the tests and of `make dev` is created from the `Table` resource, and the
-dev server maps routes to handlers from the functions' HttpApi events, so neither can drift
-from what is deployed.
+dev server maps routes to handlers from the functions' HttpApi events and feeds the table's
+stream to the functions of its DynamoDB events, so none can drift from what is deployed.
 """
 
 from __future__ import annotations
 
 import copy
+import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -86,6 +88,22 @@ def create_table(client: Any, table_name: str, template: dict[str, Any] | None =
     return client.describe_table(TableName=table_name)["Table"]
 
 
+def create_stream(client: Any, stream_name: str, template: dict[str, Any] | None = None,
+                  logical_id: str = "AuditStream") -> None:
+    """Create the Kinesis stream of the `logical_id` resource (its mode) if it is missing, and
+    wait until it is ACTIVE. Retention and encryption are AWS's concern, not moto's."""
+    template = template if template is not None else load_template()
+    props = template["Resources"][logical_id]["Properties"]
+    try:
+        client.create_stream(StreamName=stream_name, StreamModeDetails=props["StreamModeDetails"])
+    except ClientError as error:
+        if error.response["Error"]["Code"] != "ResourceInUseException":
+            raise
+    client.get_waiter("stream_exists").wait(
+        StreamName=stream_name, WaiterConfig={"Delay": 1, "MaxAttempts": 60}
+    )
+
+
 @dataclass(frozen=True)
 class Route:
     function: str  # logical id, e.g. TeamNewFunction
@@ -95,16 +113,42 @@ class Route:
     handler: str  # e.g. lambda_handler
 
 
-def routes(template: dict[str, Any]) -> list[Route]:
-    """Every HttpApi event of every function, in template order."""
+@dataclass(frozen=True)
+class StreamConsumer:
+    """A function fed by a DynamoDB stream (an event-source mapping), as the template sets it."""
+
+    function: str  # logical id, e.g. AuditPublisherFunction
+    module: str  # e.g. functions.audit_publisher.app
+    handler: str
+    table: str  # logical id of the table whose stream it reads
+    starting_position: str  # TRIM_HORIZON or LATEST
+    batch_size: int
+    maximum_retry_attempts: int  # -1: until the record leaves the stream
+    filters: tuple[dict, ...]  # the FilterCriteria patterns, parsed; none: every record
+
+
+def function_ids(template: dict[str, Any]) -> list[str]:
+    """The logical ids of every function, in template order."""
+    return [logical_id for logical_id, *_ in _functions(template)]
+
+
+def _functions(template: dict[str, Any]) -> Iterator[tuple[str, dict, str, str]]:
+    """(logical id, properties with Globals, handler module, handler name) per function."""
     defaults = template.get("Globals", {}).get("Function", {})
-    found = []
     for logical_id, resource in template["Resources"].items():
         if resource.get("Type") != "AWS::Serverless::Function":
             continue
         props = {**defaults, **resource.get("Properties", {})}
         handler_module, handler = props["Handler"].rsplit(".", 1)
         package = ".".join(Path(props["CodeUri"]).parts)
+        yield logical_id, props, f"{package}.{handler_module}", handler
+
+
+def routes(template: dict[str, Any]) -> list[Route]:
+    """Every HttpApi event of every function, in template order. Functions without one (the
+    stream consumer, scheduled jobs) have no route."""
+    found = []
+    for logical_id, props, module, handler in _functions(template):
         for event in props.get("Events", {}).values():
             if event.get("Type") != "HttpApi":
                 continue
@@ -113,8 +157,34 @@ def routes(template: dict[str, Any]) -> list[Route]:
                     function=logical_id,
                     method=event["Properties"]["Method"].upper(),
                     path=event["Properties"]["Path"],
-                    module=f"{package}.{handler_module}",
+                    module=module,
                     handler=handler,
+                )
+            )
+    return found
+
+
+def stream_consumers(template: dict[str, Any]) -> list[StreamConsumer]:
+    """Every DynamoDB (stream) event of every function, in template order, with Lambda's
+    defaults for what the template leaves out."""
+    found = []
+    for logical_id, props, module, handler in _functions(template):
+        for event in props.get("Events", {}).values():
+            if event.get("Type") != "DynamoDB":
+                continue
+            source = event["Properties"]
+            stream = source["Stream"]  # !GetAtt <Table>.StreamArn
+            patterns = (source.get("FilterCriteria") or {}).get("Filters") or []
+            found.append(
+                StreamConsumer(
+                    function=logical_id,
+                    module=module,
+                    handler=handler,
+                    table=stream["Fn::GetAtt"][0],
+                    starting_position=source["StartingPosition"],
+                    batch_size=int(source.get("BatchSize", 100)),
+                    maximum_retry_attempts=int(source.get("MaximumRetryAttempts", -1)),
+                    filters=tuple(json.loads(f["Pattern"]) for f in patterns),
                 )
             )
     return found

@@ -3,8 +3,16 @@
 from pathlib import Path
 
 import pytest
+from teamledger import itemkeys
 
-from tests.support.template import REPO_ROOT, load_template, routes, table_definition
+from tests.support.streams import passes
+from tests.support.template import (
+    REPO_ROOT,
+    load_template,
+    routes,
+    stream_consumers,
+    table_definition,
+)
 
 WRITE_ACTIONS = {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"}
 
@@ -76,3 +84,73 @@ def test_table_definition_has_four_indexes_and_a_stream(template):
         "StreamViewType": "NEW_AND_OLD_IMAGES",
     }
     assert definition["BillingMode"] == "PAY_PER_REQUEST"
+
+
+# --- the audit stream (issue 4) --------------------------------------------------------------
+
+def test_audit_publisher_reads_the_table_stream_with_partial_batch_failures(template):
+    # Given the publisher's event source
+    (source,) = functions(template)["AuditPublisherFunction"]["Events"].values()
+    props = source["Properties"]
+
+    # Then it reads the table's stream from the oldest record, reports failed records one by
+    # one, bisects a crashing batch, gives up after bounded retries into a queue of the template
+    assert source["Type"] == "DynamoDB"
+    assert props["Stream"] == {"Fn::GetAtt": ["Table", "StreamArn"]}
+    assert props["StartingPosition"] == "TRIM_HORIZON"
+    assert props["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert props["BisectBatchOnFunctionError"] is True
+    assert 0 <= props["MaximumRetryAttempts"] <= 100
+    destination = props["DestinationConfig"]["OnFailure"]
+    assert destination["Type"] == "SQS"
+    queue = destination["Destination"]["Fn::GetAtt"][0]
+    assert template["Resources"][queue]["Type"] == "AWS::SQS::Queue"
+
+
+def test_audit_publisher_filter_lets_through_audit_inserts_only(template):
+    (consumer,) = stream_consumers(template)
+
+    def record(event_name, entity):
+        return {"eventName": event_name, "dynamodb": {"NewImage": {"entity": {"S": entity}}}}
+
+    assert passes(consumer.filters, record("INSERT", "audit"))
+    assert not passes(consumer.filters, record("REMOVE", "audit"))  # its TTL expiry
+    assert not passes(consumer.filters, record("MODIFY", "audit"))
+    assert not passes(consumer.filters, record("INSERT", "audit_published"))  # its own markers
+    assert not passes(consumer.filters, record("INSERT", "team"))
+    assert not passes(consumer.filters, {"eventName": "INSERT", "dynamodb": {}})
+
+
+def test_audit_publisher_may_put_to_its_stream_and_touch_its_markers_only(template):
+    props = functions(template)["AuditPublisherFunction"]
+    statements = [s for policy in props["Policies"] for s in policy["Statement"]]
+
+    # Then: PutRecord on the audit stream; markers read and written by key, no index, no
+    # other key prefix; no secret, no transaction, no update or delete
+    assert granted_actions(props) == {"kinesis:PutRecord", "dynamodb:BatchGetItem",
+                                      "dynamodb:PutItem"}
+    (kinesis,) = [s for s in statements if s["Action"] == "kinesis:PutRecord"]
+    assert kinesis["Resource"] == {"Fn::GetAtt": ["AuditStream", "Arn"]}
+    (table,) = [s for s in statements if "dynamodb:PutItem" in s["Action"]]
+    assert table["Resource"] == {"Fn::GetAtt": ["Table", "Arn"]}
+    leading_keys = table["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"]
+    assert leading_keys == [f"{itemkeys.AUDIT_PUBLISHED_PREFIX}*"]
+
+
+def test_audit_stream_is_on_demand_encrypted_and_keeps_records_as_the_parameter_says(template):
+    stream = template["Resources"]["AuditStream"]
+    retention = template["Parameters"]["AuditStreamRetentionHours"]
+
+    assert stream["Type"] == "AWS::Kinesis::Stream"
+    assert stream["Properties"]["StreamModeDetails"] == {"StreamMode": "ON_DEMAND"}
+    assert stream["Properties"]["StreamEncryption"] == {
+        "EncryptionType": "KMS", "KeyId": "alias/aws/kinesis"}
+    assert stream["Properties"]["RetentionPeriodHours"] == {"Ref": "AuditStreamRetentionHours"}
+    assert (retention["Default"], retention["MinValue"], retention["MaxValue"]) == (24, 24, 8760)
+
+
+def test_audit_retention_days_reaches_every_function(template):
+    variables = template["Globals"]["Function"]["Environment"]["Variables"]
+
+    assert template["Parameters"]["AuditRetentionDays"]["Default"] == 90
+    assert variables["AUDIT_RETENTION_DAYS"] == {"Ref": "AuditRetentionDays"}

@@ -1,0 +1,24 @@
+"""The audit publisher: audit INSERTs of the table's stream onto the Kinesis audit stream."""
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.batch import (
+    BatchProcessor,
+    EventType,
+    process_partial_response,
+)
+from teamledger.auditstream import AuditBatch, lambda_entry
+
+# A batch whose every record failed is answered like any other (Lambda retries from the first
+# failed record); a function error is left to crashes and timeouts, which the mapping bisects.
+processor = BatchProcessor(event_type=EventType.DynamoDBStreams,
+                           raise_on_entire_batch_failure=False)
+
+
+@lambda_entry
+def lambda_handler(event: dict, context: Any) -> dict:
+    batch = AuditBatch.read(event["Records"])
+    response = process_partial_response(
+        event=event, record_handler=batch.publish, processor=processor, context=context)
+    batch.add_metrics()
+    return response

@@ -1,0 +1,206 @@
+"""The audit publisher: AuditLog records from the table's stream onto the Kinesis audit stream.
+
+The event-source mapping (template.yaml) filters the stream down to INSERTs of audit items and
+hands them over in commit order. Each becomes the AuditLog JSON of API.md, put with partition key
+`object_id`.
+
+Order per object: the records of a batch are put one after another, each with the sequence
+number of its object's previous put as `SequenceNumberForOrdering`. Once a record of an object
+fails, the later records of that object in the batch fail too (HeldBack): Lambda retries from
+the first failed record, so nothing of an object overtakes an earlier change of it.
+
+Once: after a put, a marker item (`itemkeys.audit_published`, expiring after MARKER_TTL) notes
+the record's `id`; a replayed record with a marker is skipped. A crash between the put and the
+marker publishes that record again on retry, so consumers dedupe by `id`.
+
+A record that can never become an AuditLog (a poison record) fails alone; the others are
+published, and Lambda's retries end it in the on-failure destination.
+"""
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from functools import lru_cache, wraps
+from typing import Any
+
+import botocore.session
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
+from botocore.config import Config
+from botocore.exceptions import ClientError
+from pydantic import ValidationError
+
+from teamledger import db, itemkeys
+from teamledger.config import settings
+from teamledger.models import AuditLog
+from teamledger.timestamps import utcnow
+
+FIELDS = tuple(AuditLog.model_fields)
+# Longer than the table stream's 24 hours, the longest a record can be replayed from it.
+MARKER_TTL = timedelta(days=7)
+MAX_PARTITION_KEY = 256  # Kinesis' limit, in characters
+
+logger = Logger()
+tracer = Tracer(patch_modules=("botocore",))
+metrics = Metrics()
+
+
+class Unpublishable(Exception):
+    """A stream record that can never become an AuditLog (a poison record)."""
+
+
+class HeldBack(Exception):
+    """An earlier record of the same object failed in this batch; this one must not overtake it."""
+
+
+@lru_cache(maxsize=1)
+def kinesis():
+    config = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=2,
+                    read_timeout=5, tcp_keepalive=True)
+    return botocore.session.get_session().create_client(
+        "kinesis", endpoint_url=settings().kinesis_endpoint, config=config)
+
+
+def stream_name() -> str:
+    name = settings().audit_stream_name
+    if not name:
+        raise RuntimeError("AUDIT_STREAM_NAME is not set")
+    return name
+
+
+def partition_key(object_id: str) -> str:
+    """`object_id`; a longer one than Kinesis takes (a membership's `<team>:<user>` can be)
+    becomes its sha256, still one key per object."""
+    if len(object_id) <= MAX_PARTITION_KEY:
+        return object_id
+    return hashlib.sha256(object_id.encode()).hexdigest()
+
+
+def audit_log(record: dict) -> AuditLog:
+    """The AuditLog of a stream record's new image; Unpublishable if it has none."""
+    image = (record.get("dynamodb") or {}).get("NewImage")
+    if not image:
+        raise Unpublishable("the record has no new image")
+    try:
+        values = db.from_item(image)
+    except (TypeError, ValueError, ArithmeticError, AttributeError):
+        raise Unpublishable("the new image holds a value an AuditLog cannot") from None
+    try:
+        log = AuditLog.model_validate({name: values.get(name) for name in FIELDS})
+    except ValidationError as error:
+        # Locations and types only: the values are the record's content.
+        problems = ", ".join(f"{'.'.join(map(str, e['loc']))}: {e['type']}"
+                             for e in error.errors())
+        raise Unpublishable(f"the new image is not an AuditLog ({problems})") from None
+    if not (log.id and log.object_id):
+        raise Unpublishable("the new image has an empty id or object_id")
+    return log
+
+
+def _sequence_number(record: dict) -> str:
+    return record["dynamodb"]["SequenceNumber"]
+
+
+def _object_of(record: dict) -> str:
+    """What orders records: the audit item's partition, one per object (a poison record's
+    too, whatever its image holds)."""
+    partition = ((record.get("dynamodb") or {}).get("Keys") or {}).get("PK") or {}
+    return partition.get("S") or _sequence_number(record)
+
+
+@dataclass
+class AuditBatch:
+    """One invocation's records: their AuditLogs, which are published already, which objects
+    have failed, and the last Kinesis sequence number put per partition key."""
+
+    logs: dict[str, AuditLog | Unpublishable]
+    published_ids: set[str]
+    failed_objects: set[str] = field(default_factory=set)
+    last_put: dict[str, str] = field(default_factory=dict)
+    counts: dict[str, int] = field(
+        default_factory=lambda: {"Published": 0, "AlreadyPublished": 0, "Failed": 0})
+
+    @classmethod
+    def read(cls, records: list[dict]) -> "AuditBatch":
+        """Parse every record and read the markers of the batch (one BatchGetItem per 100)."""
+        logs: dict[str, AuditLog | Unpublishable] = {}
+        for record in records:
+            try:
+                logs[_sequence_number(record)] = audit_log(record)
+            except Unpublishable as poison:
+                logs[_sequence_number(record)] = poison
+        ids = {log.id for log in logs.values() if isinstance(log, AuditLog)}
+        markers = db.batch_get([itemkeys.audit_published(i) for i in ids]) if ids else []
+        return cls(logs, {marker["id"] for marker in markers})
+
+    def publish(self, record: DynamoDBRecord) -> None:
+        """The record handler of Powertools' BatchProcessor; raising fails the record."""
+        raw = record.raw_event
+        obj = _object_of(raw)
+        try:
+            if obj in self.failed_objects:
+                raise HeldBack("an earlier record of this object failed in this batch")
+            self._publish(self.logs[_sequence_number(raw)])
+        except Exception as error:
+            self.failed_objects.add(obj)
+            self.counts["Failed"] += 1
+            logger.warning("Audit record not published", extra={
+                "sequence_number": _sequence_number(raw), "reason": _reason(error)})
+            raise
+
+    def _publish(self, log: AuditLog | Unpublishable) -> None:
+        if isinstance(log, Unpublishable):
+            raise log
+        if log.id in self.published_ids:
+            self.counts["AlreadyPublished"] += 1
+            return
+        key = partition_key(log.object_id)
+        request: dict[str, Any] = {"StreamName": stream_name(), "PartitionKey": key,
+                                   "Data": log.model_dump_json().encode()}
+        if key in self.last_put:
+            request["SequenceNumberForOrdering"] = self.last_put[key]
+        self.last_put[key] = kinesis().put_record(**request)["SequenceNumber"]
+        self.published_ids.add(log.id)
+        self.counts["Published"] += 1
+        _mark_published(log.id)
+
+    def add_metrics(self) -> None:
+        for name, value in self.counts.items():
+            if value:
+                metrics.add_metric(name=f"AuditRecords{name}", unit=MetricUnit.Count, value=value)
+
+
+def _mark_published(audit_id: str) -> None:
+    # The record is on the stream whatever happens here: failing it now would publish it twice.
+    expires = int((utcnow() + MARKER_TTL).timestamp())
+    try:
+        db.put_new(itemkeys.audit_published(audit_id) | {
+            "entity": "audit_published", "id": audit_id, "ttl": expires})
+    except Exception as error:
+        logger.warning("Published audit record not marked; a replay would publish it again",
+                       extra={"audit_id": audit_id, "reason": _reason(error)})
+
+
+def _reason(error: Exception) -> str:
+    """Why a record failed, without record content: our own messages, AWS error codes."""
+    if isinstance(error, Unpublishable | HeldBack):
+        return str(error)
+    if isinstance(error, ClientError):
+        return f"{error.operation_name}: {error.response['Error'].get('Code', 'error')}"
+    return type(error).__name__
+
+
+def lambda_entry(handler: Callable[[dict, Any], dict]) -> Callable[[dict, Any], dict]:
+    """Logger, Tracer and Metrics around the publisher's handler, as api.lambda_entry does for
+    the routes. The event is never logged."""
+
+    @logger.inject_lambda_context(clear_state=True, log_event=False)
+    @tracer.capture_lambda_handler(capture_response=False)
+    @metrics.log_metrics(raise_on_empty_metrics=False, capture_cold_start_metric=True)
+    @wraps(handler)
+    def lambda_handler(event: dict, context: Any) -> dict:
+        return handler(event, context)
+
+    return lambda_handler

@@ -1,0 +1,122 @@
+"""POST /spend/track: one transaction of ADDs to the key, its user, its team and the
+membership; who is over budget; every kind of bad amount is a 4xx that writes nothing."""
+
+import pytest
+
+from tests.support.client import MASTER_KEY
+
+
+@pytest.fixture
+def owned_key(api):
+    """A key of a user who is a member of a team, with budgets on all four."""
+    user = api.new_user(max_budget=1.0)
+    team = api.new_team(max_budget=0.5, members_with_roles=[
+        {"user_id": user["user_id"], "role": "user"}])
+    api.ok(api.post("/team/member_update", {"team_id": team["team_id"],
+                                            "user_id": user["user_id"],
+                                            "max_budget_in_team": 0.3}))
+    key = api.new_key(user_id=user["user_id"], team_id=team["team_id"], max_budget=2.0)
+    return {"user": user, "team": team, "key": key}
+
+
+def _track(api, body, key=MASTER_KEY):
+    return api.post("/spend/track", body, key=key)
+
+
+def test_spend_goes_to_key_user_team_and_membership(api, owned_key):
+    reply = api.ok(_track(api, {"token": owned_key["key"]["token"], "spend": 0.2}))
+    assert reply == {
+        "key": {"spend": 0.2, "max_budget": 2.0, "budget_exceeded": False},
+        "user": {"spend": 0.2, "max_budget": 1.0, "budget_exceeded": False},
+        "team": {"spend": 0.2, "max_budget": 0.5, "budget_exceeded": False},
+        "team_membership": {"spend": 0.2, "max_budget": 0.3, "budget_exceeded": False}}
+    # A raw key is accepted too; exceeded means spend >= max_budget
+    reply = api.ok(_track(api, {"key": owned_key["key"]["key"], "spend": 0.1}))
+    assert reply["team_membership"] == {"spend": pytest.approx(0.3), "max_budget": 0.3,
+                                        "budget_exceeded": True}
+    assert reply["team"]["budget_exceeded"] is False
+    # And what the other routes show agrees
+    info = api.ok(api.get("/team/info", query={"team_id": owned_key["team"]["team_id"]}))
+    assert info["team_info"]["spend"] == pytest.approx(0.3)
+    assert api.ok(api.get("/key/info", query={"key": owned_key["key"]["token"]}))[
+        "info"]["spend"] == pytest.approx(0.3)
+
+
+def test_decimal_amounts_add_exactly(api):
+    user = api.new_user()
+    key = api.new_key(user_id=user["user_id"])
+    for _ in range(10):
+        reply = api.ok(_track(api, {"token": key["token"], "spend": 0.1}))
+    assert reply["key"]["spend"] == 1.0 and reply["user"]["spend"] == 1.0  # not 0.9999999999999999
+    assert (reply["team"], reply["team_membership"]) == (None, None)
+
+
+def test_a_key_without_owner_and_a_team_key(api):
+    loose = api.new_key()
+    assert api.ok(_track(api, {"token": loose["token"], "spend": 1}))["user"] is None
+    team = api.new_team()
+    team_key = api.new_key(team_id=team["team_id"])
+    reply = api.ok(_track(api, {"token": team_key["token"], "spend": 2}))
+    assert reply["team"]["spend"] == 2.0 and reply["team_membership"] is None
+
+
+def test_a_removed_member_s_key_spends_without_the_membership(api, owned_key):
+    api.ok(api.post("/team/member_delete", {"team_id": owned_key["team"]["team_id"],
+                                            "user_id": owned_key["user"]["user_id"]}))
+    reply = api.ok(_track(api, {"token": owned_key["key"]["token"], "spend": 0.5}))
+    assert [reply[k]["spend"] for k in ("key", "user", "team")] == [0.5, 0.5, 0.5]
+    assert reply["team_membership"] is None
+
+
+def test_a_deleted_team_s_key_is_gone(api, owned_key):
+    api.ok(api.post("/team/delete", {"team_ids": [owned_key["team"]["team_id"]]}))
+    assert _track(api, {"token": owned_key["key"]["token"], "spend": 0.5}).status == 404
+
+
+def test_spend_order_follows_tracked_spend(api):
+    first, second = api.new_team(), api.new_team()
+    for team, amount in ((first, 3.0), (second, 1.5)):
+        key = api.new_key(team_id=team["team_id"])
+        api.ok(_track(api, {"token": key["token"], "spend": amount}))
+    page = api.ok(api.get("/v2/team/list", query={"sort_by": "spend", "sort_order": "desc",
+                                                  "page_size": "100"}))
+    ids = [t["team_id"] for t in page["teams"]]
+    assert ids.index(first["team_id"]) < ids.index(second["team_id"])
+
+
+@pytest.mark.parametrize(("body", "status"), [
+    ({"spend": 1}, 400),  # no key
+    ({"token": "0" * 64, "spend": 1}, 404),  # unknown token
+    ({"key": "sk-unknown", "spend": 1}, 404),
+    ({"key": "not-a-key", "spend": 1}, 404),
+    ({"token": "<token>", "spend": 0}, 400),
+    ({"token": "<token>", "spend": -0.01}, 400),
+    ({"token": "<token>", "spend": 1e16}, 400),
+    ({"token": "<token>", "spend": "a lot"}, 422),
+    ({"token": "<token>"}, 422),
+    ({"token": "<token>", "spend": None}, 422),
+    ({"token": 5, "spend": 1}, 422),
+])
+def test_bad_reports_are_4xx_and_write_nothing(api, owned_key, body, status):
+    token = owned_key["key"]["token"]
+    body = {k: (token if v == "<token>" else v) for k, v in body.items()}
+    reply = _track(api, body)
+    assert reply.status == status, reply
+    assert reply.body["detail"]
+    assert api.ok(api.get("/key/info", query={"key": token}))["info"]["spend"] == 0
+
+
+@pytest.mark.parametrize("raw", ['{"token": "<t>", "spend": NaN}',
+                                 '{"token": "<t>", "spend": Infinity}',
+                                 '{"token": "<t>", "spend": -Infinity}'])
+def test_non_finite_amounts_are_400(api, owned_key, raw):
+    token = owned_key["key"]["token"]
+    reply = api.post("/spend/track", raw_body=raw.replace("<t>", token))
+    assert reply.status in (400, 422), reply
+    assert api.ok(api.get("/key/info", query={"key": token}))["info"]["spend"] == 0
+
+
+def test_only_admins_track_spend(api, owned_key):
+    reply = _track(api, {"token": owned_key["key"]["token"], "spend": 1},
+                   key=owned_key["user"]["key"])
+    assert reply.status == 403

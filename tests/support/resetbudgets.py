@@ -1,0 +1,87 @@
+"""The budget reset outside AWS: `make dev` runs it on a schedule (ResetSchedule), and
+`make reset-budgets` runs it once against the running `make dev`.
+
+    PORT=3000 .venv/bin/python -m tests.support.resetbudgets
+
+Environment read, as `make dev` reads it: PORT (3000: the dev server whose endpoint and table
+to use), AWS_ENDPOINT_URL (set: that endpoint instead), TABLE_NAME. Prints the run's report
+(read, reset, skipped, stopped_early, errors) as one JSON line.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import logging
+import os
+import sys
+import threading
+from typing import Any
+
+from tests.support import devstate
+from tests.support.apigw import LambdaContext
+from tests.support.template import REPO_ROOT
+
+EVENT = json.loads((REPO_ROOT / "events" / "budget_reset.json").read_text())
+FUNCTION = "BudgetResetFunction"
+TIMEOUT_MS = 300_000  # the template's Timeout for the function
+DEFAULT_INTERVAL_S = 60.0
+
+log = logging.getLogger("teamledger.devserver")
+
+
+def invoke_once() -> dict:
+    """One invocation of the function's handler with the schedule's event, as Lambda would."""
+    handler = importlib.import_module("functions.budget_reset.app").lambda_handler
+    return handler(EVENT, LambdaContext(function_name=FUNCTION, timeout_millis=TIMEOUT_MS))
+
+
+class ResetSchedule:
+    """`make dev`'s stand-in for the EventBridge schedule: every BUDGET_RESET_INTERVAL seconds
+    (60 locally; the template's BudgetResetMinutes in AWS), under the invocation lock."""
+
+    def __init__(self, invocation_lock: threading.Lock, interval_s: float | None = None):
+        self.interval_s = interval_s or float(
+            os.environ.get("BUDGET_RESET_INTERVAL") or DEFAULT_INTERVAL_S)
+        self._lock = invocation_lock
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="budget-reset", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            try:
+                with self._lock:
+                    report = invoke_once()
+            except Exception:  # noqa: BLE001 - a failed run is logged; the next one retries
+                log.exception("budget reset run failed")
+                continue
+            if report.get("reset") or report.get("errors"):
+                log.info("budget reset: %s", json.dumps(report))
+
+
+def main() -> int:
+    try:
+        devstate.use_dev_endpoint()
+    except devstate.NoDevServer as error:
+        print(f"reset-budgets: {error}", file=sys.stderr)
+        return 1
+    state = devstate.read(int(os.environ.get("PORT") or devstate.DEFAULT_PORT))
+    os.environ.setdefault("TABLE_NAME", state.table_name if state else "teamledger")
+    os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "teamledger")
+    sys.path.insert(0, str(REPO_ROOT / "shared"))
+    report: dict[str, Any] = invoke_once()
+    print(json.dumps(report))
+    return 0 if not report["errors"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
