@@ -6,7 +6,14 @@ warm overhead (on the small table), the big team delete, then cold starts (moto 
 
 import time
 
-from bench import cold_start, list_scaling, request_counts, results, warm_overhead
+from bench import (
+    cold_start,
+    list_scaling,
+    request_counts,
+    reset_scaling,
+    results,
+    warm_overhead,
+)
 from bench.dynamo_calls import CallRecorder
 from bench.local_dynamo import LocalDynamo
 from bench.tables import section
@@ -46,7 +53,9 @@ def _list_scaling() -> dict:
         auth._master_token_from_environment.cache_clear()
         recorder = CallRecorder()
         recorder.attach(db.client())
-        return list_scaling.run(Handlers(), recorder, dynamo.master_key)
+        scaling = list_scaling.run(Handlers(), recorder, dynamo.master_key)
+        scaling["reset"] = reset_scaling.run(scaling["levels"], recorder)
+        return scaling
     finally:
         dynamo.stop()
 
@@ -90,9 +99,13 @@ def main() -> None:
     print(list_scaling.report(scaling), flush=True)
     print(f"(tables bulk-loaded in {scaling['seed_seconds']:.0f} s, not measured)")
 
+    section(f"5. Budget reset on section 4's tables, {list_scaling.DUE:,} teams due (all of a "
+            "smaller table): items read per item reset, one run each")
+    print(reset_scaling.report(scaling["reset"]), flush=True)
+
     seconds = time.perf_counter() - started
     path = results.write(request_counts.results(scenario), cold, warm, seconds,
-                         list_scaling.results(scaling))
+                         list_scaling.results(scaling), reset_scaling.results(scaling["reset"]))
     print(f"\nwrote {path.relative_to(path.parents[1])} in {seconds:.0f} s "
           f"(moto sections {moto_seconds:.0f} s, cold starts {cold_seconds:.0f} s)")
 

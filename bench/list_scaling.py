@@ -16,6 +16,8 @@ from bench.handlers import Handlers, checked
 from bench.tables import render, verdict
 
 LEVELS = (100, 10_000, 100_000)
+DUE = 1_000  # teams whose budget period has ended (all of them in a smaller table)
+DUE_AT = "2026-01-01T00:00:00.000000Z"
 ROUNDS = 15  # round-robin rounds of the O(page) cases
 FEW_ROUNDS = 3  # the cases that read every team (filtered totals, /team/list)
 TARGET = 1.2
@@ -59,6 +61,9 @@ def _seed(level: Level, handlers: Handlers, master_key: str) -> None:
                   "organization_id": "org-bench" if n % 7 == 0 else None,
                   "metadata": {}, "models": [], "blocked": False,
                   "spend": float(n % 13) * 0.75, "created_at": created, "updated_at": created}
+        if n % max(1, level.teams // DUE) == 0:  # due for the reset (section 5), spread out
+            values |= {"budget_duration": "1d", "budget_anchor": DUE_AT,
+                       "budget_reset_at": DUE_AT, "max_budget": 100.0}
         admin = teamstore.member_item(team_id, "default_user_id", None, "admin", created)
         batch.append(teamstore.team_item(values, [admin]))
         level.team_ids.append(team_id)
@@ -140,7 +145,7 @@ def run(handlers: Handlers, recorder: CallRecorder, master_key: str) -> dict:
                     requests[(label, level.teams)] = counts["total"]
     return {"labels": labels, "every_team": {c[0]: c[4] for c in cases[LEVELS[0]]},
             "ms": {k: statistics.median(v) for k, v in samples.items()},
-            "requests": requests, "seed_seconds": seeded}
+            "requests": requests, "seed_seconds": seeded, "levels": levels}
 
 
 def report(measured: dict) -> str:

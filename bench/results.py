@@ -10,10 +10,11 @@ PATH = Path(__file__).resolve().parent / "results.json"
 
 
 def write(requests: dict, cold_start: dict, warm: dict, seconds: float,
-          list_scaling: dict) -> Path:
+          list_scaling: dict, budget_reset: dict) -> Path:
     document = {
         "requests": requests,
         "list_scaling": list_scaling,
+        "budget_reset": budget_reset,
         "cold_start_ratio": {name: round(m["ratio"], 3) for name, m in cold_start.items()},
         "cold_start_ms": {name: {"function": round(m["function_ms"], 1),
                                  "baseline": round(m["baseline_ms"], 1)}
