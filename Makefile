@@ -9,7 +9,7 @@ VENV := .venv
 TOOLS := .venv-tools
 PY := $(VENV)/bin/python
 
-.PHONY: dev audit-tail reset-budgets test unit integration e2e lint validate build bench clean
+.PHONY: dev audit-tail reset-budgets test unit integration e2e lint validate build bench openapi load clean
 
 $(VENV)/.installed: requirements.txt shared/requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -61,8 +61,18 @@ validate: $(TOOLS)/.installed
 build: $(TOOLS)/.installed
 	$(if $(PY312),SAM_CLI_TELEMETRY=0 PATH=$(dir $(PY312)):$$PATH $(TOOLS)/bin/sam build,@echo "build skipped: sam build needs python3.12 (the Lambda runtime) and none was found (pyenv install 3.12)")
 
+# docs/openapi.json from the route functions' code; tests/unit/test_openapi.py fails when stale.
+openapi: $(VENV)/.installed
+	$(PY) -m tests.support.openapi
+
 bench: $(VENV)/.installed
 	PYTHONPATH=shared:. $(PY) -m bench
+
+# LOAD_CLIENTS (16) clients send a mixed workload for LOAD_SECONDS (30) to a dev server of its own
+# (a fresh moto, not the `make dev` on PORT), then every acknowledged change is read back; prints
+# rps and p50/p99 per operation, errors and lost updates, and fails if either is not 0.
+load: $(VENV)/.installed
+	$(PY) -m tests.support.load
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .aws-sam .pytest_cache

@@ -91,6 +91,9 @@ def screen_body(event: dict) -> None:
     """Check the raw body; leave the event with a plain-text JSON body Powertools can read."""
     body = event.get("body")
     if not body:
+        # No body is a 422 for a route that needs one, whatever the content-type says
+        # (Powertools would refuse text/plain outright, as an unexpected error).
+        event.setdefault("headers", {})["content-type"] = "application/json"
         return
     try:
         raw = base64.b64decode(body, validate=True) if event.get("isBase64Encoded") \

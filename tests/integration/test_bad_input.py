@@ -29,7 +29,7 @@ from tests.support.client import MASTER_KEY
 POST_ROUTES = ("/team/new", "/team/update", "/team/delete", "/team/block", "/team/unblock",
                "/user/new", "/key/generate", "/key/delete", "/team/member_add",
                "/team/bulk_member_add", "/team/member_delete", "/team/member_update",
-               "/team/model/add", "/team/model/delete")
+               "/team/model/add", "/team/model/delete", "/spend/track")
 
 # A valid body for each POST route that acts on the module's own objects.
 VALID_BODY = {
@@ -47,6 +47,7 @@ VALID_BODY = {
     "/team/member_update": {"team_id": "<team>", "user_id": "<user>", "max_budget_in_team": 1},
     "/team/model/add": {"team_id": "<team>", "models": ["bad-input-model"]},
     "/team/model/delete": {"team_id": "<team>", "models": ["gpt-4o"]},
+    "/spend/track": {"token": "<key>", "spend": 0.01},
 }
 ROUTES_WITH_METADATA = ("/team/new", "/team/update", "/user/new", "/key/generate")
 ROUTES_WITH_BUDGET = ("/team/new", "/team/update", "/user/new", "/key/generate",
@@ -244,6 +245,19 @@ def test_a_body_that_is_not_a_json_object_is_422(api, known, route, raw):
     # When it is posted with the master key
     reply = send(api, known, "POST", route, raw=raw)
     # Then it is a request-shape error pointing at the body, and nothing is written
+    assert validation_errors(reply)[0]["loc"][0] == "body"
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "application/xml", None])
+@pytest.mark.parametrize("route", POST_ROUTES)
+def test_no_body_under_any_content_type_is_422(api, known, route, content_type):
+    # Given a POST without a body, labelled as something other than JSON (or not at all)
+    headers = {"content-type": content_type} if content_type else {}
+    before = table_state()
+    reply = api.call("POST", route, headers=headers)
+    # Then it is the request-shape error of a missing body, never a 500; nothing is written
+    assert_same_table(before, table_state())
+    assert reply.status == 422, reply
     assert validation_errors(reply)[0]["loc"][0] == "body"
 
 
