@@ -206,3 +206,13 @@ def test_role_table(api, world, method, path, request_for, caller, expected):
     assert reply.status == expected, reply
     if expected != 200:
         assert reply.body["detail"]["error"]
+
+
+def test_the_matrix_covers_every_route_of_the_template():
+    # Every route of template.yaml but the public probe has rows for every caller
+    from tests.support.template import load_template, routes
+
+    covered = {(method, path) for _, method, path, _, _ in MATRIX}
+    expected = {(r.method, r.path) for r in routes(load_template())
+                if r.path != "/health/liveliness"}
+    assert expected <= covered, sorted(expected - covered)
