@@ -162,6 +162,8 @@ def delete_keys(actor: Actor, request: KeyDeleteRequest) -> KeysDeleted:
     try:
         tx.commit()
     except db.TransactionCancelled as cancelled:
+        if "ConditionalCheckFailed" not in cancelled.reasons:
+            raise  # a conflict or throttling, not a deleted key: a 503 to retry (api.py)
         raise BadRequest("Some of these keys were deleted concurrently; retry") from cancelled
     return KeysDeleted(deleted_keys=tokens)
 

@@ -218,8 +218,11 @@ def _call(operation: str, request: dict) -> dict:
         raise Busy("The table did not answer in time; please retry") from error
 
 
+# TransactionInProgressException: botocore's retry of a transaction (same ClientRequestToken)
+# reached DynamoDB while the first attempt was still being applied; the outcome is unknown.
 _BUSY_CODES = {"ProvisionedThroughputExceededException", "ThrottlingException",
-               "RequestLimitExceeded", "InternalServerError"}
+               "RequestLimitExceeded", "InternalServerError", "ServiceUnavailable",
+               "TransactionInProgressException"}
 
 
 # --- writes ------------------------------------------------------------------------------
