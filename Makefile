@@ -7,9 +7,10 @@ PY312 := $(shell command -v python3.12 >/dev/null 2>&1 && python3.12 -c 'import 
 PYTHON ?= $(if $(PY312),$(PY312),python3)
 VENV := .venv
 TOOLS := .venv-tools
+FUZZ := .venv-fuzz
 PY := $(VENV)/bin/python
 
-.PHONY: dev audit-tail reset-budgets test unit integration e2e lint validate build bench openapi load clean
+.PHONY: dev audit-tail reset-budgets test unit integration e2e lint validate build bench openapi load fuzz clean
 
 $(VENV)/.installed: requirements.txt shared/requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +23,13 @@ $(TOOLS)/.installed: requirements-tools.txt
 	$(PYTHON) -m venv $(TOOLS)
 	$(TOOLS)/bin/python -m pip install -q --upgrade pip
 	$(TOOLS)/bin/python -m pip install -q -r requirements-tools.txt
+	touch $@
+
+# schemathesis (and its hypothesis) only for `make fuzz`: `make test`'s .venv stays as it is.
+$(FUZZ)/.installed: requirements-fuzz.txt requirements.txt shared/requirements.txt
+	$(PYTHON) -m venv $(FUZZ)
+	$(FUZZ)/bin/python -m pip install -q --upgrade pip
+	$(FUZZ)/bin/python -m pip install -q -r requirements-fuzz.txt
 	touch $@
 
 dev: $(VENV)/.installed
@@ -74,5 +82,11 @@ bench: $(VENV)/.installed
 load: $(VENV)/.installed
 	$(PY) -m tests.support.load
 
+# schemathesis with docs/openapi.json against a dev server of its own, every operation with the
+# master key and a non-admin key (FUZZ_EXAMPLES positive + FUZZ_NEGATIVE negative cases each,
+# FUZZ_SEED); prints cases run, 5xx and schema violations, and fails if either is not 0.
+fuzz: $(FUZZ)/.installed
+	$(FUZZ)/bin/python -m tests.support.fuzz
+
 clean:
-	rm -rf $(VENV) $(TOOLS) .aws-sam .pytest_cache
+	rm -rf $(VENV) $(TOOLS) $(FUZZ) .aws-sam .pytest_cache

@@ -12,4 +12,4 @@ def key_generate(request: KeyGenerateRequest) -> GeneratedKey:
     return apikeys.generate_key(app.actor, request)
 
 
-lambda_handler = lambda_entry(app)
+lambda_handler = lambda_entry(app, idempotent=True)

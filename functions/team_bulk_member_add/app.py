@@ -12,4 +12,4 @@ def team_bulk_member_add(request: BulkMemberAddRequest) -> BulkMembersAdded:
     return members.bulk_add_members(app.actor, request)
 
 
-lambda_handler = lambda_entry(app)
+lambda_handler = lambda_entry(app, idempotent=True)

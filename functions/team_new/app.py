@@ -12,4 +12,4 @@ def team_new(request: TeamNewRequest) -> Team:
     return teams.create_team(app.actor, request)
 
 
-lambda_handler = lambda_entry(app)
+lambda_handler = lambda_entry(app, idempotent=True)

@@ -12,4 +12,4 @@ def user_new(request: UserNewRequest) -> NewUser:
     return users.create_user(app.actor, request)
 
 
-lambda_handler = lambda_entry(app)
+lambda_handler = lambda_entry(app, idempotent=True)

@@ -15,7 +15,13 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 
-from teamledger.errors import InvalidBody, PayloadTooLarge, ServiceError, TransactionCancelled
+from teamledger.errors import (
+    InvalidBody,
+    InvalidHeader,
+    PayloadTooLarge,
+    ServiceError,
+    TransactionCancelled,
+)
 from teamledger.limits import MAX_DEPTH
 
 if TYPE_CHECKING:
@@ -23,6 +29,7 @@ if TYPE_CHECKING:
 
 MAX_BODY_BYTES = 1024 * 1024
 CHANGED_BY_HEADER = "litellm-changed-by"
+IDEMPOTENCY_HEADER = "idempotency-key"  # teamledger.idempotency, loaded only when it is sent
 # A body on these has no meaning: it is dropped unread, as LiteLLM (FastAPI) ignores it.
 BODILESS_METHODS = ("GET", "HEAD")
 
@@ -39,6 +46,9 @@ def _json_response(status: int, body: Any) -> Response:
 def error_body(error: ServiceError) -> Any:
     if isinstance(error, InvalidBody):
         return {"detail": [{"loc": ["body"], "msg": error.message, "type": "json_invalid"}]}
+    if isinstance(error, InvalidHeader):
+        return {"detail": [{"loc": ["header", error.header], "msg": error.message,
+                            "type": error.kind}]}
     return {"detail": {"error": error.message}}
 
 
@@ -143,8 +153,19 @@ def _raw_response(status: int, body: Any) -> dict:
             "body": json.dumps(body)}
 
 
-def lambda_entry(app: ServiceApp, *, public: bool = False):
-    """The Lambda handler of one route function: admit (auth, body), then resolve."""
+def _resolve(app: ServiceApp, event: dict, context: Any, actor: "Actor") -> dict:
+    idempotency_key = (event.get("headers") or {}).get(IDEMPOTENCY_HEADER)
+    if idempotency_key is None:
+        return app.resolve(event, context)
+    from teamledger.idempotency import answer_once
+
+    return answer_once(event, context, actor.caller.token, idempotency_key,
+                       lambda: app.resolve(event, context))
+
+
+def lambda_entry(app: ServiceApp, *, public: bool = False, idempotent: bool = False):
+    """The Lambda handler of one route function: admit (auth, body), then resolve; with
+    `idempotent`, a request with an `Idempotency-Key` header is answered once per key."""
 
     @logger.inject_lambda_context(clear_state=True, log_event=False)
     @tracer.capture_lambda_handler(capture_response=False)  # responses may hold a new key
@@ -161,6 +182,15 @@ def lambda_entry(app: ServiceApp, *, public: bool = False):
             logger.exception("Unhandled error before routing")
             return _raw_response(500, {"detail": {"error": "Internal server error"}})
         app.append_context(actor=actor)
-        return app.resolve(event, context)
+        if not idempotent:
+            return app.resolve(event, context)
+        try:
+            return _resolve(app, event, context, actor)
+        except ServiceError as error:
+            return _raw_response(error.status, error_body(error))
+        except Exception:  # from the idempotency store (the resolver answers its own errors)
+            logger.exception("Unhandled error around the idempotent route")
+            return _raw_response(500, {"detail": {"error": "Internal server error"}})
 
+    lambda_handler.idempotent = idempotent  # read by the OpenAPI generator
     return lambda_handler

@@ -66,7 +66,9 @@ def to_attr(value: Any) -> dict:
 
 
 def _number_text(value: int | float | Decimal) -> str:
-    return repr(value) if isinstance(value, float) else str(value)
+    # The shortest decimal that reads back as the same float, without an exponent: DynamoDB
+    # takes either, but moto's ADD cannot parse "1e-10".
+    return format(Decimal(repr(value)), "f") if isinstance(value, float) else str(value)
 
 
 def from_attr(attr: dict) -> Any:

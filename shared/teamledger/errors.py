@@ -35,6 +35,22 @@ class InvalidBody(ServiceError):
     status = 422
 
 
+class InvalidHeader(ServiceError):
+    """A request header that does not fit: reported like any other request-shape error (422)."""
+
+    status = 422
+
+    def __init__(self, header: str, message: str, kind: str):
+        super().__init__(message)
+        self.header, self.kind = header, kind
+
+
+class InProgress(ServiceError):
+    """The first request with this Idempotency-Key is still running; the caller may retry."""
+
+    status = 409
+
+
 class Busy(ServiceError):
     """Optimistic retries ran out under contention; the caller may retry."""
 

@@ -82,6 +82,15 @@ def audit_published(audit_id: str) -> dict:
     return key(f"{AUDIT_PUBLISHED_PREFIX}{audit_id}", "PUBLISHED")
 
 
+# An Idempotency-Key record (Powertools Idempotency): one partition per hashed (caller, route,
+# header value), so the records spread like every other entity; TTL (`ttl`) removes them.
+IDEMPOTENCY_PREFIX = "IDEMPOTENCY#"
+
+
+def idempotency_record(idempotency_key: str) -> dict:
+    return key(f"{IDEMPOTENCY_PREFIX}{idempotency_key}", "IDEMPOTENCY")
+
+
 def is_member_sk(sk: str) -> bool:
     return sk.startswith(MEMBER_PREFIX)
 

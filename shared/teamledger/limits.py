@@ -7,13 +7,16 @@ from teamledger.durations import BudgetPeriod
 from teamledger.errors import BadRequest
 
 MAX_AMOUNT = 1e15
+MIN_AMOUNT = 1e-130  # DynamoDB stores no smaller non-zero number: below it, a 400, not a 503
 MAX_LIMIT = 10**15
 MAX_DEPTH = 32
 
 
 def check_budget(name: str, value: float | None) -> None:
-    if value is not None and not (math.isfinite(value) and 0 <= value <= MAX_AMOUNT):
-        raise BadRequest(f"{name} must be a finite number between 0 and {MAX_AMOUNT:.0e}")
+    if value is not None and not (math.isfinite(value) and 0 <= value <= MAX_AMOUNT
+                                  and not 0 < value < MIN_AMOUNT):
+        raise BadRequest(f"{name} must be 0 or a finite number between {MIN_AMOUNT:.0e} "
+                         f"and {MAX_AMOUNT:.0e}")
 
 
 def check_limit(name: str, value: float | None) -> None:

@@ -234,12 +234,18 @@ class Key(Response):
     created_at: str
 
 
+# The raw key is shown once: a replay of an Idempotency-Key request answers null (never stored).
+RawKey = Annotated[str | None, Field(
+    description="The new raw key (`sk-...`), shown in this answer only; null in the replay of "
+                "a request with an Idempotency-Key, since it is never stored")]
+
+
 class GeneratedKey(Key):
-    key: str
+    key: RawKey
 
 
 class NewUser(User):
-    key: str
+    key: RawKey
 
 
 class TeamUpdated(Response):

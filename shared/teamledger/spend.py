@@ -21,6 +21,9 @@ from teamledger.limits import MAX_AMOUNT
 from teamledger.models import BudgetState, SpendTracked, SpendTrackRequest
 from teamledger.policy import Action, authorize
 
+SPEND_DECIMALS = 10
+MIN_SPEND = 10.0 ** -SPEND_DECIMALS
+
 
 @dataclass(frozen=True)
 class Target:
@@ -47,8 +50,12 @@ def _targets(key_item: dict) -> list[Target]:
 def track_spend(actor: Actor, request: SpendTrackRequest) -> SpendTracked:
     authorize(actor.caller, Action.SPEND_TRACK)
     amount = request.spend
-    if not (math.isfinite(amount) and 0 < amount <= MAX_AMOUNT):
-        raise BadRequest(f"spend must be a finite number above 0 and at most {MAX_AMOUNT:.0e}")
+    if not (math.isfinite(amount) and MIN_SPEND <= amount <= MAX_AMOUNT):
+        raise BadRequest(f"spend must be a finite number from {MIN_SPEND:.0e} to "
+                         f"{MAX_AMOUNT:.0e}")
+    # Whole units of 1e-10 USD: a running total then never needs more than DynamoDB's 38
+    # significant digits (up to 1e15 with 10 decimals), however many amounts it adds.
+    amount = round(amount, SPEND_DECIMALS)
     value = request.token or request.key
     if not value:
         raise BadRequest("Pass the key's token (or the key itself)")
@@ -70,6 +77,10 @@ def _commit(token: str, targets: list[Target], amount: float) -> list[Target]:
         try:
             tx.commit()
         except db.TransactionCancelled as cancelled:
+            if "ValidationException" in cancelled.reasons:  # retrying cannot help
+                raise BadRequest("This spend cannot be added to these totals") from cancelled
+            if not cancelled.retryable:
+                raise  # throttled: a 503 to retry (api.py)
             gone = {t.role for n, t in enumerate(targets) if cancelled.failed_at(n)}
             if "key" in gone:
                 raise NotFound("Key not found") from cancelled

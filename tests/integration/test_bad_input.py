@@ -597,12 +597,13 @@ def test_an_id_with_control_characters_or_too_long_is_422(api, known, route, bod
 
 BAD_BUDGETS = [("NaN", "NaN"), ("Infinity", "Infinity"), ("-Infinity", "-Infinity"),
                ("-1", "-1"), ("-0.01", "-0.01"), ("1e300", "1e300"),
-               ("1e400 (parses as inf)", "1e400"), ("1e16 (over the cap)", "1e16")]
+               ("1e400 (parses as inf)", "1e400"), ("1e16 (over the cap)", "1e16"),
+               ("2.7e-199 (below DynamoDB's smallest number)", "2.7e-199")]
 
 
 @pytest.mark.parametrize(("route", "literal"), route_cases(ROUTES_WITH_BUDGET, BAD_BUDGETS))
 def test_a_negative_or_non_finite_budget_is_400(api, known, route, literal):
-    # Given a max_budget that is negative, NaN, infinite or absurdly large
+    # Given a max_budget that is negative, NaN, infinite, absurdly large or absurdly small
     field = BUDGET_FIELD.get(route, "max_budget")
     raw = with_literal(VALID_BODY[route], field, literal)
     # When it is posted

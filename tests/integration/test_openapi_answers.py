@@ -164,3 +164,28 @@ def test_successful_answers_fit_the_document(api, world, document):
         # Then it succeeds with a body the document's 200 schema accepts
         assert reply.status == 200, (method, path, reply)
         assert_fits(document, method, path, reply)
+
+
+def test_idempotency_key_answers_fit_the_document(api, world, document, monkeypatch):
+    # Given a key generation with an Idempotency-Key, its replay, and the key with another body
+    from aws_lambda_powertools.utilities.idempotency.exceptions import (
+        IdempotencyAlreadyInProgressError,
+    )
+    from teamledger import idempotency
+
+    headers = {"Idempotency-Key": str(uuid.uuid4())}
+    body = {"user_id": world["user"]}
+    replies = [(200, api.post("/key/generate", body, headers=headers)),
+               (200, api.post("/key/generate", body, headers=headers)),
+               (422, api.post("/key/generate", body | {"key_alias": "x"}, headers=headers))]
+
+    def still_running():
+        raise IdempotencyAlreadyInProgressError("the first request is running")
+
+    monkeypatch.setattr(idempotency, "_answer_once", lambda: lambda **_: still_running())
+    replies.append((409, api.post("/key/generate", body, headers=headers)))
+    # Then each has the status and the body the document gives (the replay: "key": null)
+    assert replies[1][1].body["key"] is None
+    for status, reply in replies:
+        assert reply.status == status, reply
+        assert_fits(document, "POST", "/key/generate", reply)

@@ -51,6 +51,21 @@ def test_decimal_amounts_add_exactly(api):
     assert (reply["team"], reply["team_membership"]) == (None, None)
 
 
+def test_amounts_count_in_units_of_1e_10_usd(api):
+    user = api.new_user()
+    key = api.new_key(user_id=user["user_id"])
+    api.ok(_track(api, {"token": key["token"], "spend": 1e14}))
+    reply = api.ok(_track(api, {"token": key["token"], "spend": 1.23456789012345e-7}))
+    assert reply["key"]["spend"] == pytest.approx(1e14 + 1.234567890e-7, rel=1e-15)
+    api.ok(_track(api, {"token": key["token"], "spend": 1e-10}))
+    # Stored exactly, in decimal (a float would lose the last digits)
+    from teamledger import db, itemkeys
+
+    stored = db.client().get_item(TableName=db.table_name(),
+                                  Key=db.to_item(itemkeys.api_key(key["token"])))["Item"]
+    assert stored["spend"]["N"] == "100000000000000.0000001236"
+
+
 def test_a_key_without_owner_and_a_team_key(api):
     loose = api.new_key()
     assert api.ok(_track(api, {"token": loose["token"], "spend": 1}))["user"] is None
@@ -92,6 +107,8 @@ def test_spend_order_follows_tracked_spend(api):
     ({"token": "<token>", "spend": 0}, 400),
     ({"token": "<token>", "spend": -0.01}, 400),
     ({"token": "<token>", "spend": 1e16}, 400),
+    ({"token": "<token>", "spend": 1e-150}, 400),  # below 1e-10 USD
+    ({"token": "<token>", "spend": 1e-11}, 400),
     ({"token": "<token>", "spend": "a lot"}, 422),
     ({"token": "<token>"}, 422),
     ({"token": "<token>", "spend": None}, 422),

@@ -228,13 +228,33 @@ def merged_document(documents: dict[str, dict]) -> dict:
     return merged
 
 
+# lambda_entry(app, idempotent=True): the Idempotency-Key header (teamledger/idempotency.py).
+IDEMPOTENCY_KEY = {
+    "name": "Idempotency-Key", "in": "header", "required": False,
+    "description": "Answer this request once: a retry with the same key (same caller, same "
+                   "route) and the same body answers the first 200 again, header "
+                   "`Idempotent-Replayed: true`, and changes nothing (a raw `key` is null "
+                   "then: it is never stored). The same key with another body: 422. Only "
+                   "200 answers are kept, for 24 hours.",
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "\\S"},
+}
+REPLAYED_HEADER = {"Idempotent-Replayed": {
+    "description": "`true` when this is the kept answer of an earlier request with the same "
+                   "Idempotency-Key.",
+    "schema": {"type": "string", "enum": ["true"]}}}
+IN_PROGRESS = _error("The first request with this Idempotency-Key is still running: nothing "
+                     "was done; retry.")
+
+
 def _takes_input(operation: dict) -> bool:
     return bool(operation.get("parameters") or operation.get("requestBody"))
 
 
-def described_errors(document: dict, descriptions: dict[str, str]) -> dict:
+def described_errors(document: dict, descriptions: dict[str, str],
+                     idempotent: frozenset[tuple[str, str]] = frozenset()) -> dict:
     """Each operation's error answers as teamledger/api.py sends them; `descriptions`: the
-    route modules' docstrings, by "METHOD path"."""
+    route modules' docstrings, by "METHOD path"; `idempotent`: the routes that take an
+    Idempotency-Key."""
     document["components"]["responses"] = {
         name: response for name, (_, response) in SHARED_RESPONSES.items()}
     for path, item in document["paths"].items():
@@ -251,6 +271,10 @@ def described_errors(document: dict, descriptions: dict[str, str]) -> dict:
                 answers[str(SHARED_RESPONSES[name][0])] = {"$ref": f"{RESPONSES}{name}"}
             for status, why in ROUTE_ERRORS.get(route, {}).items():  # route-specific: last
                 answers[str(status)] = _error(why[0].upper() + why[1:] + ".")
+            if route in idempotent:
+                operation.setdefault("parameters", []).append(IDEMPOTENCY_KEY)
+                answers["200"]["headers"] = REPLAYED_HEADER
+                answers["409"] = IN_PROGRESS
             if route in PUBLIC_ROUTES:
                 operation["security"] = []
             if descriptions.get(f"{method.upper()} {path}") and not operation.get("description"):
@@ -280,7 +304,9 @@ def build(template: dict | None = None) -> dict:
     if unknown:
         raise MergeError(f"ROUTE_ERRORS names routes template.yaml does not have: {unknown}")
     document = merged_document(function_documents(route_list))
-    return described_errors(document, _descriptions(route_list))
+    idempotent = frozenset((r.method, r.path) for r in route_list if getattr(
+        getattr(importlib.import_module(r.module), r.handler), "idempotent", False))
+    return described_errors(document, _descriptions(route_list), idempotent)
 
 
 def render(document: dict) -> str:
