@@ -38,6 +38,26 @@ def api(moto_endpoint) -> Api:
     return Api()
 
 
+@pytest.fixture
+def fresh_table(api, monkeypatch) -> str:
+    """A table of the test's own (from template.yaml), so totals, orders and whole-table scans
+    are exact; TABLE_NAME points at it for the test's duration."""
+    import uuid
+
+    import boto3
+    from teamledger.config import settings
+
+    from tests.support.template import create_table
+
+    name = f"fresh-{uuid.uuid4().hex[:8]}"
+    create_table(boto3.client("dynamodb"), name)
+    monkeypatch.setenv("TABLE_NAME", name)
+    settings.cache_clear()
+    yield name
+    monkeypatch.undo()
+    settings.cache_clear()
+
+
 @pytest.fixture(scope="session")
 def audit_stream(moto_endpoint) -> str:
     """The Kinesis audit stream (AUDIT_STREAM_NAME), created from template.yaml's resource."""

@@ -24,11 +24,9 @@ from datetime import timedelta
 from functools import lru_cache, wraps
 from typing import Any
 
-import botocore.session
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
-from botocore.config import Config
 from botocore.exceptions import ClientError
 from pydantic import ValidationError
 
@@ -57,10 +55,7 @@ class HeldBack(Exception):
 
 @lru_cache(maxsize=1)
 def kinesis():
-    config = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=2,
-                    read_timeout=5, tcp_keepalive=True)
-    return botocore.session.get_session().create_client(
-        "kinesis", endpoint_url=settings().kinesis_endpoint, config=config)
+    return db.aws_client("kinesis", settings().kinesis_endpoint)
 
 
 def stream_name() -> str:

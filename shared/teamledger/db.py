@@ -33,12 +33,17 @@ def attempts(limit: int = ATTEMPTS) -> Iterator[int]:
         yield attempt
 
 
-@lru_cache(maxsize=1)
-def client():
+def aws_client(service: str, endpoint_url: str | None):
+    """A botocore client with the layer's timeouts and retries (shared by every AWS call)."""
     config = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=2,
                     read_timeout=5, tcp_keepalive=True)
     return botocore.session.get_session().create_client(
-        "dynamodb", endpoint_url=settings().dynamodb_endpoint, config=config)
+        service, endpoint_url=endpoint_url, config=config)
+
+
+@lru_cache(maxsize=1)
+def client():
+    return aws_client("dynamodb", settings().dynamodb_endpoint)
 
 
 def table_name() -> str:

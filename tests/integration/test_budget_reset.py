@@ -3,27 +3,11 @@ users whose reset time has passed get spend 0 and the next boundary of their gri
 boundary however many runs race, each reset audited; nothing else is touched."""
 
 import threading
-import uuid
 from datetime import timedelta
 
-import boto3
 import pytest
 from teamledger import budgetreset, db, itemkeys
-from teamledger.config import settings
 from teamledger.timestamps import from_iso, to_iso
-
-from tests.support.template import create_table
-
-
-@pytest.fixture
-def fresh_table(api, monkeypatch):
-    name = f"reset-{uuid.uuid4().hex[:8]}"
-    create_table(boto3.client("dynamodb"), name)
-    monkeypatch.setenv("TABLE_NAME", name)
-    settings.cache_clear()
-    yield name
-    monkeypatch.undo()
-    settings.cache_clear()
 
 
 def _spend(api, token: str, amount: float) -> dict:

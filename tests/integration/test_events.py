@@ -194,39 +194,25 @@ def test_audit_publisher_fixture_publishes_its_record(audit_stream):
     assert [r["PartitionKey"] for r in published] == ["team-eng"]
 
 
-def test_budget_reset_fixture_runs_the_reset(api, monkeypatch):
+def test_budget_reset_fixture_runs_the_reset(api, fresh_table):
     # Given a table of its own in which one team's budget period has just ended
-    import uuid
-
-    import boto3
     from teamledger import db, itemkeys
-    from teamledger.config import settings
 
-    from tests.support.template import create_table
+    from tests.support.apigw import LambdaContext
 
-    name = f"events-reset-{uuid.uuid4().hex[:8]}"
-    create_table(boto3.client("dynamodb"), name)
-    monkeypatch.setenv("TABLE_NAME", name)
-    settings.cache_clear()
-    try:
-        team = api.new_team(budget_duration="30s")
-        past = "2026-01-01T00:00:00.000000Z"
-        expression, names, values = db.update_expression(
-            {"budget_anchor": past, "budget_reset_at": past, "GSI4SK": past, "spend": 3.0})
-        db.client().update_item(
-            TableName=name, Key=db.to_item(itemkeys.team(team["team_id"])),
-            UpdateExpression=expression, ExpressionAttributeNames=names,
-            ExpressionAttributeValues=db.to_item(values))
-        # When the scheduled event of events/ reaches the function
-        handler = importlib.import_module("functions.budget_reset.app").lambda_handler
-        from tests.support.apigw import LambdaContext
-
-        # The template's Timeout (300 s): the run stops 15 s before the end of it
-        context = LambdaContext(function_name="BudgetResetFunction", timeout_millis=300_000)
-        report = handler(read_event("budget_reset"), context)
-        # Then the team was reset, and the run says so
-        assert (report["reset"], report["read"], report["errors"]) == (1, 1, [])
-        assert db.get(itemkeys.team(team["team_id"]))["spend"] == 0
-    finally:
-        monkeypatch.undo()
-        settings.cache_clear()
+    team = api.new_team(budget_duration="30s")
+    past = "2026-01-01T00:00:00.000000Z"
+    expression, names, values = db.update_expression(
+        {"budget_anchor": past, "budget_reset_at": past, "GSI4SK": past, "spend": 3.0})
+    db.client().update_item(
+        TableName=fresh_table, Key=db.to_item(itemkeys.team(team["team_id"])),
+        UpdateExpression=expression, ExpressionAttributeNames=names,
+        ExpressionAttributeValues=db.to_item(values))
+    # When the scheduled event of events/ reaches the function, with the template's Timeout
+    # (300 s; the run stops 15 s before the end of it)
+    handler = importlib.import_module("functions.budget_reset.app").lambda_handler
+    context = LambdaContext(function_name="BudgetResetFunction", timeout_millis=300_000)
+    report = handler(read_event("budget_reset"), context)
+    # Then the team was reset, and the run says so
+    assert (report["reset"], report["read"], report["errors"]) == (1, 1, [])
+    assert db.get(itemkeys.team(team["team_id"]))["spend"] == 0

@@ -4,26 +4,10 @@ filters, exact totals, own teams only), GET /team/filter/ui (newest first) and G
 
 import uuid
 
-import boto3
 import pytest
 from teamledger import teamstore
-from teamledger.config import settings
-
-from tests.support.template import create_table
 
 PAGE = 7
-
-
-@pytest.fixture
-def fresh_table(api, monkeypatch):
-    """A table of this test's own, so totals and orders are exact."""
-    name = f"lists-{uuid.uuid4().hex[:8]}"
-    create_table(boto3.client("dynamodb"), name)
-    monkeypatch.setenv("TABLE_NAME", name)
-    settings.cache_clear()
-    yield name
-    monkeypatch.undo()
-    settings.cache_clear()
 
 
 def _page(api, key=None, **query) -> dict:
