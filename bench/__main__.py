@@ -23,12 +23,12 @@ def _against_moto() -> tuple[request_counts.Scenario, dict]:
     dynamo = LocalDynamo()
     dynamo.start()  # sets the environment the layer reads: import it only after this
     try:
-        from teamledger import db
+        from teamledger.store.client import client
 
         from bench.handlers import Handlers
 
         recorder = CallRecorder()
-        recorder.attach(db.client())
+        recorder.attach(client())
         handlers = Handlers()
         scenario = request_counts.run(handlers, recorder, dynamo.master_key)
         warm = warm_overhead.run(handlers, recorder, scenario.fixture)
@@ -42,17 +42,18 @@ def _list_scaling() -> dict:
     dynamo = LocalDynamo()
     dynamo.start()
     try:
-        from teamledger import auth, db
         from teamledger.config import settings
+        from teamledger.http import auth
+        from teamledger.store.client import client
 
         from bench.handlers import Handlers
 
         # The layer still knows section 1's moto and master key: forget them.
         settings.cache_clear()
-        db.client.cache_clear()
+        client.cache_clear()
         auth._master_token_from_environment.cache_clear()
         recorder = CallRecorder()
-        recorder.attach(db.client())
+        recorder.attach(client())
         scaling = list_scaling.run(Handlers(), recorder, dynamo.master_key)
         scaling["reset"] = reset_scaling.run(scaling["levels"], recorder)
         return scaling

@@ -30,7 +30,7 @@ def _init(name: str) -> str:
     """Module import (= import + init); the layer creates its client lazily, so add that."""
     code = f"import functions.{name}.app"
     if name not in TABLE_FREE:
-        code += "\nimport teamledger.db\nteamledger.db.client()"
+        code += "\nimport teamledger.store.client\nteamledger.store.client.client()"
     return code
 
 

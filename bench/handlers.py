@@ -18,7 +18,7 @@ class Handlers:
     def prepare(self, method: str, path: str, *, key: str | None, body: Any = None,
                 query: Any = None) -> tuple:
         """(handler, event, context) for one invocation; build it outside any timing."""
-        from teamledger.api import metrics
+        from teamledger.http.app import metrics
 
         from tests.support.apigw import http_event, lambda_context
 

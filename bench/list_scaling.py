@@ -46,14 +46,18 @@ class Level:
 
 def _seed(level: Level, handlers: Handlers, master_key: str) -> None:
     import boto3
-    from teamledger import db, itemkeys, teamstore
+    from teamledger.domain.memberships import member_values
+    from teamledger.errors import BadRequest
+    from teamledger.store import keys as table_keys
+    from teamledger.store import stores
 
+    from bench.local_dynamo import write_puts
     from tests.support.template import create_table
 
     create_table(boto3.client("dynamodb"), level.table)
     level.use()
     base = time.time() - level.teams  # one second apart: created order is index order
-    batch = []
+    tx = stores().transaction()  # collects the stores' items; written in batches, not committed
     for n in range(level.teams):
         team_id = f"team-{uuid.uuid4().hex[:12]}"
         created = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(base + n)) + ".000000Z"
@@ -64,14 +68,16 @@ def _seed(level: Level, handlers: Handlers, master_key: str) -> None:
         if n % max(1, level.teams // DUE) == 0:  # due for the reset (section 5), spread out
             values |= {"budget_duration": "1d", "budget_anchor": DUE_AT,
                        "budget_reset_at": DUE_AT, "max_budget": 100.0}
-        admin = teamstore.member_item(team_id, "default_user_id", None, "admin", created)
-        batch.append(teamstore.team_item(values, [admin]))
+        admin = member_values(team_id, "default_user_id", None, "admin", created)
+        stores().teams.put_new(tx, values, [admin], refusal=BadRequest("exists"))
         level.team_ids.append(team_id)
         level.created.append(created)
-        if len(batch) == 25 or n == level.teams - 1:
-            _write(db, batch)
-            batch = []
-    _write(db, [itemkeys.team_counter_shard(0) | {"team_count": level.teams}])
+        if len(tx) >= 500 or n == level.teams - 1:
+            write_puts(tx)
+            tx = stores().transaction()
+    tx = stores().transaction()
+    tx.put(table_keys.team_counter_shard(0) | {"team_count": level.teams})
+    write_puts(tx)
     user_id = f"bench-lister-{uuid.uuid4().hex[:8]}"
     level.user_key = handlers.call("POST", "/user/new", key=master_key,
                                    body={"user_id": user_id})["key"]
@@ -80,20 +86,15 @@ def _seed(level: Level, handlers: Handlers, master_key: str) -> None:
                       body={"team_id": team_id, "member": {"user_id": user_id}})
 
 
-def _write(db, items: list[dict]) -> None:
-    pending = {db.table_name(): [{"PutRequest": {"Item": db.to_item(i)}} for i in items]}
-    while pending:
-        pending = db.client().batch_write_item(RequestItems=pending).get("UnprocessedItems")
-
-
 def _middle_cursor(level: Level) -> str:
     """The next_cursor a client holds halfway through the created order, pages of 10."""
-    from teamledger import itemkeys, teamlists
+    from teamledger.domain import team_lists
+    from teamledger.store import keys as table_keys
 
     middle = level.teams // 2
     team_id = level.team_ids[middle - 1]
-    after = itemkeys.created_order(team_id, level.created[middle - 1])
-    return teamlists.Cursor(teamlists.Order(), after, team_id, middle // 10 + 1).encode()
+    after = table_keys.created_order(team_id, level.created[middle - 1])
+    return team_lists.Cursor(team_lists.Order(), after, team_id, middle // 10 + 1).encode()
 
 
 def _cases(level: Level, master_key: str) -> list[tuple[str, str, str, dict, bool]]:

@@ -49,3 +49,16 @@ class LocalDynamo:
             self._process.kill()
             self._process.wait()
         self._process = None
+
+
+def write_puts(tx) -> None:
+    """Bulk-load the items a store put into `tx` (already in wire form) with BatchWriteItem,
+    25 at a time: a setup faster than committing, never measured. Other writes are dropped."""
+    from teamledger.store.client import client, table_name
+
+    puts = [entry["Put"]["Item"] for entry in tx.items if "Put" in entry]
+    for start in range(0, len(puts), 25):
+        pending = {table_name(): [{"PutRequest": {"Item": item}}
+                                  for item in puts[start:start + 25]]}
+        while pending:
+            pending = client().batch_write_item(RequestItems=pending).get("UnprocessedItems")

@@ -181,20 +181,24 @@ def _big_team_delete(s: Scenario) -> None:
 
 def _write_members_and_keys(team_id: str, members: int, keys: int) -> None:
     """Bulk-load with the layer's own item builders (setup only, not measured)."""
-    from teamledger import apikeys, db, teamstore
+    from teamledger.domain.keys import new_key
+    from teamledger.domain.memberships import member_values
+    from teamledger.errors import BadRequest
+    from teamledger.store import stores
     from teamledger.timestamps import to_iso, utcnow
+
+    from bench.local_dynamo import write_puts
 
     now = to_iso(utcnow())
     user_ids = [f"bench-big-{n:03d}" for n in range(members)]
-    items = [teamstore.member_item(team_id, u, None, "user", now, n)
-             for n, u in enumerate(user_ids)]
-    items += [apikeys.new_key_item(user_id=user_ids[n % members], team_id=team_id,
-                                   user_role="internal_user", now=now)[1] for n in range(keys)]
-    for start in range(0, len(items), 25):
-        pending = {db.table_name(): [{"PutRequest": {"Item": db.to_item(i)}}
-                                     for i in items[start:start + 25]]}
-        while pending:
-            pending = db.client().batch_write_item(RequestItems=pending).get("UnprocessedItems")
+    tx = stores().transaction()  # collects the stores' items; written in batches, not committed
+    for n, user_id in enumerate(user_ids):
+        stores().members.put_new(tx, member_values(team_id, user_id, None, "user", now, n),
+                                 refusal=BadRequest("exists"))
+    for n in range(keys):
+        stores().keys.put_new(tx, new_key(user_id=user_ids[n % members], team_id=team_id,
+                                          user_role="internal_user", now=now)[1])
+    write_puts(tx)
 
 
 # --- report ------------------------------------------------------------------------------

@@ -12,14 +12,14 @@ TARGET = 1.1
 
 
 def run(levels: list[Level], recorder: CallRecorder) -> dict:
-    from teamledger import budgetreset
+    from teamledger.domain import budget_reset
 
     measured = {}
     for level in levels:
         level.use()
         recorder.start()
         began = time.perf_counter()
-        report = budgetreset.run()
+        report = budget_reset.run()
         seconds = time.perf_counter() - began
         counts = recorder.stop()
         measured[level.teams] = {"report": report.as_dict(), "seconds": seconds,

@@ -29,7 +29,7 @@ class Case:
 
 def cases(fixture: Fixture) -> list[Case]:
     """Representative routes, called with the user key (so auth's GetItem is included)."""
-    from teamledger.auth import token_of
+    from teamledger.domain.callers import token_of
 
     team = {"team_id": fixture.team_id}
     return [

@@ -4,9 +4,10 @@ from datetime import datetime
 from typing import Annotated, Literal
 
 from aws_lambda_powertools.event_handler.openapi.params import Query
-from teamledger import auditlog, cursors
-from teamledger.api import ServiceApp, lambda_entry
-from teamledger.models import AuditPage
+from teamledger import cursors
+from teamledger.domain import audit_log
+from teamledger.http.app import ServiceApp, lambda_entry
+from teamledger.http.models import AuditPage
 
 app = ServiceApp()
 
@@ -26,9 +27,9 @@ def audit(
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
     cursor: Annotated[str | None, Query(max_length=cursors.MAX_CURSOR)] = None,
 ) -> AuditPage:
-    return auditlog.list_audit(app.actor, auditlog.AuditQuery(
-        object_id=object_id, table_name=table_name, action=action, changed_by=changed_by,
-        start=start, end=end, limit=limit), cursor)
+    return audit_log.list_audit(
+        app.actor, object_id=object_id, table_name=table_name, action=action,
+        changed_by=changed_by, start=start, end=end, limit=limit, cursor=cursor)
 
 
 lambda_handler = lambda_entry(app)

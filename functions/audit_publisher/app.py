@@ -7,7 +7,7 @@ from aws_lambda_powertools.utilities.batch import (
     EventType,
     process_partial_response,
 )
-from teamledger.auditstream import AuditBatch, lambda_entry
+from teamledger.stream.audit_publisher import AuditBatch, lambda_entry
 
 # A batch whose every record failed is answered like any other (Lambda retries from the first
 # failed record); a function error is left to crashes and timeouts, which the mapping bisects.

@@ -3,7 +3,7 @@
 import json
 
 from aws_lambda_powertools.event_handler import Response
-from teamledger.api import ServiceApp, lambda_entry
+from teamledger.http.app import ServiceApp, lambda_entry
 
 app = ServiceApp()
 

@@ -1,15 +1,15 @@
 """POST /key/generate: a new key; the raw key is in this response and nowhere else, ever."""
 
-from teamledger import apikeys
-from teamledger.api import ServiceApp, lambda_entry
-from teamledger.models import GeneratedKey, KeyGenerateRequest
+from teamledger.domain import keys
+from teamledger.http.app import ServiceApp, lambda_entry
+from teamledger.http.models import GeneratedKey, KeyGenerateRequest
 
 app = ServiceApp()
 
 
 @app.post("/key/generate")
 def key_generate(request: KeyGenerateRequest) -> GeneratedKey:
-    return apikeys.generate_key(app.actor, request)
+    return keys.generate_key(app.actor, request)
 
 
 lambda_handler = lambda_entry(app, idempotent=True)

@@ -1,8 +1,8 @@
 """POST /spend/track: add spend to a key, its user, its team and the membership (admins)."""
 
-from teamledger import spend
-from teamledger.api import ServiceApp, lambda_entry
-from teamledger.models import SpendTracked, SpendTrackRequest
+from teamledger.domain import spend
+from teamledger.http.app import ServiceApp, lambda_entry
+from teamledger.http.models import SpendTracked, SpendTrackRequest
 
 app = ServiceApp()
 

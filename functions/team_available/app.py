@@ -1,8 +1,8 @@
 """GET /team/available: the teams open to join (AVAILABLE_TEAMS) the caller is not in."""
 
-from teamledger import teams
-from teamledger.api import ServiceApp, lambda_entry
-from teamledger.models import Team
+from teamledger.domain import teams
+from teamledger.http.app import ServiceApp, lambda_entry
+from teamledger.http.models import Team
 
 app = ServiceApp()
 

@@ -1,8 +1,8 @@
 """POST /team/block: the team's keys are refused from the next request on."""
 
-from teamledger import teams
-from teamledger.api import ServiceApp, lambda_entry
-from teamledger.models import Team, TeamIdRequest
+from teamledger.domain import teams
+from teamledger.http.app import ServiceApp, lambda_entry
+from teamledger.http.models import Team, TeamIdRequest
 
 app = ServiceApp()
 

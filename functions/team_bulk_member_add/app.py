@@ -1,8 +1,8 @@
 """POST /team/bulk_member_add: up to 500 members, each added or refused on its own."""
 
-from teamledger import members
-from teamledger.api import ServiceApp, lambda_entry
-from teamledger.models import BulkMemberAddRequest, BulkMembersAdded
+from teamledger.domain import members
+from teamledger.http.app import ServiceApp, lambda_entry
+from teamledger.http.models import BulkMemberAddRequest, BulkMembersAdded
 
 app = ServiceApp()
 

@@ -1,8 +1,8 @@
 """POST /team/delete: delete teams with their members and keys (all ids checked first)."""
 
-from teamledger import teams
-from teamledger.api import ServiceApp, lambda_entry
-from teamledger.models import TeamDeleteRequest, TeamsDeleted
+from teamledger.domain import teams
+from teamledger.http.app import ServiceApp, lambda_entry
+from teamledger.http.models import TeamDeleteRequest, TeamsDeleted
 
 app = ServiceApp()
 

@@ -3,9 +3,9 @@
 from typing import Annotated
 
 from aws_lambda_powertools.event_handler.openapi.params import Query
-from teamledger import teamlists
-from teamledger.api import ServiceApp, lambda_entry
-from teamledger.models import Team
+from teamledger.domain import team_lists
+from teamledger.http.app import ServiceApp, lambda_entry
+from teamledger.http.models import Team
 
 app = ServiceApp()
 
@@ -17,9 +17,9 @@ def team_filter_ui(
     page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
     page_size: Annotated[int, Query(ge=1, le=100)] = 50,
 ) -> list[Team]:
-    return teamlists.search_teams(
+    return team_lists.search_teams(
         app.actor, page=page, page_size=page_size,
-        team_filter=teamlists.TeamFilter(team_id=team_id, team_alias=team_alias))
+        team_filter=team_lists.TeamFilter(team_id=team_id, team_alias=team_alias))
 
 
 lambda_handler = lambda_entry(app)

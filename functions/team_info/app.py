@@ -3,9 +3,9 @@
 from typing import Annotated
 
 from aws_lambda_powertools.event_handler.openapi.params import Query
-from teamledger import teams
-from teamledger.api import ServiceApp, lambda_entry
-from teamledger.models import TeamInfo
+from teamledger.domain import teams
+from teamledger.http.app import ServiceApp, lambda_entry
+from teamledger.http.models import TeamInfo
 
 app = ServiceApp()
 

@@ -4,9 +4,9 @@ its memberships and keys."""
 from typing import Annotated
 
 from aws_lambda_powertools.event_handler.openapi.params import Query
-from teamledger import teamlists
-from teamledger.api import ServiceApp, lambda_entry
-from teamledger.models import ListedTeam
+from teamledger.domain import team_lists
+from teamledger.http.app import ServiceApp, lambda_entry
+from teamledger.http.models import ListedTeam
 
 app = ServiceApp()
 
@@ -16,7 +16,7 @@ def team_list(
     user_id: Annotated[str | None, Query(max_length=256)] = None,
     organization_id: Annotated[str | None, Query(max_length=256)] = None,
 ) -> list[ListedTeam]:
-    return teamlists.list_teams(app.actor, user_id, organization_id)
+    return team_lists.list_teams(app.actor, user_id, organization_id)
 
 
 lambda_handler = lambda_entry(app)

@@ -4,9 +4,9 @@ exact total and a cursor to the next page."""
 from typing import Annotated, Literal
 
 from aws_lambda_powertools.event_handler.openapi.params import Query
-from teamledger import teamlists
-from teamledger.api import ServiceApp, lambda_entry
-from teamledger.models import TeamPage
+from teamledger.domain import team_lists
+from teamledger.http.app import ServiceApp, lambda_entry
+from teamledger.http.models import TeamPage
 
 app = ServiceApp()
 
@@ -21,13 +21,13 @@ def team_list_v2(
     page_size: Annotated[int, Query(ge=1, le=100)] = 10,
     sort_by: Annotated[Literal["created_at", "team_alias", "spend"] | None, Query()] = None,
     sort_order: Annotated[Literal["asc", "desc"] | None, Query()] = None,
-    cursor: Annotated[str | None, Query(max_length=teamlists.MAX_CURSOR)] = None,
+    cursor: Annotated[str | None, Query(max_length=team_lists.MAX_CURSOR)] = None,
 ) -> TeamPage:
-    order = teamlists.Order(sort_by or "created_at", (sort_order or "asc") == "desc")
-    return teamlists.list_teams_page(
+    order = team_lists.Order(sort_by or "created_at", (sort_order or "asc") == "desc")
+    return team_lists.list_teams_page(
         app.actor, user_id=user_id, order=order, page=page, page_size=page_size,
         cursor=cursor, explicit_order=sort_by is not None or sort_order is not None,
-        team_filter=teamlists.TeamFilter(team_id=team_id, organization_id=organization_id,
+        team_filter=team_lists.TeamFilter(team_id=team_id, organization_id=organization_id,
                                          team_alias=team_alias))
 
 

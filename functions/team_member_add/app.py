@@ -1,8 +1,8 @@
 """POST /team/member_add: add one member or a few, all or nothing (self-join: see policy)."""
 
-from teamledger import members
-from teamledger.api import ServiceApp, lambda_entry
-from teamledger.models import MemberAdded, MemberAddRequest
+from teamledger.domain import members
+from teamledger.http.app import ServiceApp, lambda_entry
+from teamledger.http.models import MemberAdded, MemberAddRequest
 
 app = ServiceApp()
 

@@ -1,8 +1,8 @@
 """POST /team/model/add: add models to a team (order kept, never twice)."""
 
-from teamledger import teams
-from teamledger.api import ServiceApp, lambda_entry
-from teamledger.models import Team, TeamModelsRequest
+from teamledger.domain import teams
+from teamledger.http.app import ServiceApp, lambda_entry
+from teamledger.http.models import Team, TeamModelsRequest
 
 app = ServiceApp()
 

@@ -1,8 +1,8 @@
 """POST /team/model/delete: remove the named models from a team, and only those."""
 
-from teamledger import teams
-from teamledger.api import ServiceApp, lambda_entry
-from teamledger.models import Team, TeamModelsRequest
+from teamledger.domain import teams
+from teamledger.http.app import ServiceApp, lambda_entry
+from teamledger.http.models import Team, TeamModelsRequest
 
 app = ServiceApp()
 

@@ -1,8 +1,8 @@
 """POST /team/new: create a team with its members; the caller joins as admin."""
 
-from teamledger import teams
-from teamledger.api import ServiceApp, lambda_entry
-from teamledger.models import Team, TeamNewRequest
+from teamledger.domain import teams
+from teamledger.http.app import ServiceApp, lambda_entry
+from teamledger.http.models import Team, TeamNewRequest
 
 app = ServiceApp()
 

@@ -1,8 +1,8 @@
 """POST /team/update: change only the fields sent."""
 
-from teamledger import teams
-from teamledger.api import ServiceApp, lambda_entry
-from teamledger.models import TeamUpdated, TeamUpdateRequest
+from teamledger.domain import teams
+from teamledger.http.app import ServiceApp, lambda_entry
+from teamledger.http.models import TeamUpdated, TeamUpdateRequest
 
 app = ServiceApp()
 

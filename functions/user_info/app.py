@@ -3,9 +3,9 @@
 from typing import Annotated
 
 from aws_lambda_powertools.event_handler.openapi.params import Query
-from teamledger import users
-from teamledger.api import ServiceApp, lambda_entry
-from teamledger.models import UserInfo
+from teamledger.domain import users
+from teamledger.http.app import ServiceApp, lambda_entry
+from teamledger.http.models import UserInfo
 
 app = ServiceApp()
 

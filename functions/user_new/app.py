@@ -1,8 +1,8 @@
 """POST /user/new: a user and a first key for them."""
 
-from teamledger import users
-from teamledger.api import ServiceApp, lambda_entry
-from teamledger.models import NewUser, UserNewRequest
+from teamledger.domain import users
+from teamledger.http.app import ServiceApp, lambda_entry
+from teamledger.http.models import NewUser, UserNewRequest
 
 app = ServiceApp()
 

@@ -1,4 +1,5 @@
-"""API.md's timestamps: ISO-8601 UTC, six fractional digits and a Z, so text order is time order."""
+"""The API's timestamps: ISO-8601 UTC, six fractional digits and a Z, so that text order is
+time order."""
 
 from datetime import UTC, datetime
 

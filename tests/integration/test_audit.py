@@ -8,7 +8,7 @@ import uuid
 
 import boto3
 import pytest
-from teamledger import db
+from teamledger.store import retry, table
 
 from tests.support.client import MASTER_KEY
 
@@ -105,7 +105,7 @@ def test_team_delete_writes_a_record_per_team_membership_and_key(api):
 
 
 def _token(raw: str) -> str:
-    from teamledger.auth import token_of
+    from teamledger.domain.callers import token_of
 
     return token_of(raw)
 
@@ -114,14 +114,22 @@ def _token(raw: str) -> str:
 
 def failing_commits(monkeypatch) -> None:
     """Every transaction also checks an item that does not exist, so DynamoDB cancels it."""
-    original = db.Transaction.commit
+    original = table.Transaction.commit
 
     def commit(self):
         self.check({"PK": "NO#SUCH", "SK": "ITEM"}, "attribute_exists(PK)")
         return original(self)
 
-    monkeypatch.setattr(db, "ATTEMPTS", 2)
-    monkeypatch.setattr(db.Transaction, "commit", commit)
+    monkeypatch.setattr(retry, "ATTEMPTS", 2)
+    monkeypatch.setattr(table.Transaction, "commit", commit)
+
+
+def assert_busy(reply) -> None:
+    """A cancelled transaction is a 503 `{"detail": {"error": "... retry"}}`: nothing was
+    written and the same request may succeed when sent again."""
+    assert reply.status == 503, reply
+    assert set(reply.body) == {"detail"} and set(reply.body["detail"]) == {"error"}, reply
+    assert "retry" in reply.body["detail"]["error"], reply
 
 
 FAILING = [
@@ -136,24 +144,30 @@ FAILING = [
 
 @pytest.mark.parametrize("make", [pytest.param(m, id=name) for name, m in FAILING])
 def test_a_failed_transaction_writes_no_record_and_no_change(api, make, monkeypatch):
+    # Given a team, and a valid change of it whose every transaction DynamoDB cancels
     team_id = api.new_team()["team_id"]
     before = api.ok(api.get("/team/info", query={"team_id": team_id}))
     path, body = make(api, team_id)
+    # When the change is sent
     with monkeypatch.context() as patch:
         failing_commits(patch)
         reply = api.post(path, body)
-    assert reply.status in (400, 503), reply
-    assert "error" in reply.body["detail"]
+    # Then it is "busy, retry" (the request was fine; its commit lost), not a 400
+    assert_busy(reply)
+    # And no record and no change was written
     assert len(_stored(team_id)) == 1  # its creation only
     assert api.ok(api.get("/team/info", query={"team_id": team_id})) == before
 
 
 def test_failed_user_new_writes_no_record(api, monkeypatch):
+    # Given a new user whose creation DynamoDB cancels
     user_id = f"never-{_uid()}"
+    # When it is sent
     with monkeypatch.context() as patch:
         failing_commits(patch)
         reply = api.post("/user/new", {"user_id": user_id})
-    assert reply.status in (400, 503) and "error" in reply.body["detail"]
+    # Then it is "busy, retry", and neither the user nor a record exists
+    assert_busy(reply)
     assert _stored(user_id) == []
     assert api.get("/user/info", query={"user_id": user_id}).status == 404
 

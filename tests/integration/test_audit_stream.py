@@ -11,7 +11,7 @@ import uuid
 import boto3
 import pytest
 from botocore.exceptions import ClientError
-from teamledger import auditstream
+from teamledger.stream import audit_publisher
 
 from tests.support.apigw import lambda_context
 from tests.support.audittail import KinesisTail
@@ -198,7 +198,7 @@ def test_a_record_never_overtakes_a_failed_earlier_record_of_its_object(
     api.ok(api.post("/team/update", {"team_id": team_id, "max_budget": 7}))
     api.ok(api.post("/team/block", {"team_id": other}))
     event = stream_event(table_stream)
-    client = auditstream.kinesis()
+    client = audit_publisher.kinesis()
     real_put = client.put_record
     refused: list[str] = []
 

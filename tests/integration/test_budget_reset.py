@@ -6,7 +6,11 @@ import threading
 from datetime import timedelta
 
 import pytest
-from teamledger import budgetreset, db, itemkeys
+from teamledger.domain import budget_reset
+from teamledger.store import keys as table_keys
+from teamledger.store import table
+from teamledger.store.client import client, table_name
+from teamledger.store.marshal import to_item
 from teamledger.timestamps import from_iso, to_iso
 
 
@@ -16,7 +20,7 @@ def _spend(api, token: str, amount: float) -> dict:
 
 def _audit(api, object_id: str) -> list[dict]:
     return [r for r in api.ok(api.get("/audit", query={"object_id": object_id}))["data"]
-            if r["changed_by"] == budgetreset.JOB]
+            if r["changed_by"] == budget_reset.JOB]
 
 
 @pytest.fixture
@@ -35,10 +39,10 @@ def budgets(api, fresh_table):
 
 def _items(budgets) -> dict[str, dict]:
     team_id, user_id = budgets["team"]["team_id"], budgets["user"]["user_id"]
-    keys = {"team": itemkeys.team(team_id), "user": itemkeys.user(user_id),
-            "member": itemkeys.member(team_id, user_id),
-            "key": itemkeys.api_key(budgets["key"]["token"])}
-    return {name: db.get(key) for name, key in keys.items()}
+    keys = {"team": table_keys.team(team_id), "user": table_keys.user(user_id),
+            "member": table_keys.member(team_id, user_id),
+            "key": table_keys.api_key(budgets["key"]["token"])}
+    return {name: table.get(key) for name, key in keys.items()}
 
 
 def test_every_kind_of_due_budget_is_reset_once_on_its_grid(api, budgets):
@@ -46,7 +50,7 @@ def test_every_kind_of_due_budget_is_reset_once_on_its_grid(api, budgets):
     anchors = {name: from_iso(item["budget_anchor"]) for name, item in before.items()}
     # When the job runs two and a half days after the first reset time
     now = max(anchors.values()) + timedelta(days=2, hours=12)
-    report = budgetreset.run(now=now)
+    report = budget_reset.run(now=now)
     # Then all four were read once and reset, to the first boundary after now on their grid
     assert (report.reset, report.read, report.skipped) == (4, 4, 0)
     after = _items(budgets)
@@ -73,29 +77,29 @@ def test_every_kind_of_due_budget_is_reset_once_on_its_grid(api, budgets):
 def test_racing_runs_reset_each_boundary_once(api, budgets):
     now = from_iso(_items(budgets)["team"]["budget_reset_at"]) + timedelta(seconds=1)
     reports = []
-    runs = [threading.Thread(target=lambda: reports.append(budgetreset.run(now=now)))
+    runs = [threading.Thread(target=lambda: reports.append(budget_reset.run(now=now)))
             for _ in range(2)]
     for run in runs:
         run.start()
     for run in runs:
         run.join()
-    reports.append(budgetreset.run(now=now))
+    reports.append(budget_reset.run(now=now))
     assert sum(r.reset for r in reports) == 4
     assert all(len(_audit(api, o)) == 1 for o in (budgets["team"]["team_id"],
                                                    budgets["key"]["token"]))
     # A spend after the reset is kept by a later run in the same period
     _spend(api, budgets["key"]["token"], 1.25)
-    assert budgetreset.run(now=now + timedelta(hours=1)).reset == 0
+    assert budget_reset.run(now=now + timedelta(hours=1)).reset == 0
     assert _items(budgets)["key"]["spend"] == 1.25
     # And the next boundary resets again, once
-    assert budgetreset.run(now=now + timedelta(days=1)).reset == 4
+    assert budget_reset.run(now=now + timedelta(days=1)).reset == 4
     assert len(_audit(api, budgets["key"]["token"])) == 2
 
 
 def test_budgets_not_due_are_untouched(api, budgets):
     before = _items(budgets)
     now = min(from_iso(i["budget_reset_at"]) for i in before.values()) - timedelta(seconds=1)
-    report = budgetreset.run(now=now)
+    report = budget_reset.run(now=now)
     assert (report.read, report.reset) == (0, 0)
     assert _items(budgets) == before
 
@@ -104,18 +108,18 @@ def test_a_budget_without_duration_is_never_zeroed(api, fresh_table):
     user = api.new_user(max_budget=3)
     key = api.new_key(user_id=user["user_id"])
     _spend(api, key["token"], 1)
-    report = budgetreset.run(now=from_iso("2099-01-01T00:00:00.000000Z"))
+    report = budget_reset.run(now=from_iso("2099-01-01T00:00:00.000000Z"))
     assert report.reset == 0
-    assert db.get(itemkeys.user(user["user_id"]))["spend"] == 1
+    assert table.get(table_keys.user(user["user_id"]))["spend"] == 1
 
 
 def _set_grid(key: dict, anchor: str) -> None:
     """Move a budget's grid (as if created then): anchor and reset time, index included."""
-    expression, names, values = db.update_expression(
+    expression, names, values = table.update_expression(
         {"budget_anchor": anchor, "budget_reset_at": anchor, "GSI4SK": anchor})
-    db.client().update_item(TableName=db.table_name(), Key=db.to_item(key),
+    client().update_item(TableName=table_name(), Key=to_item(key),
                             UpdateExpression=expression, ExpressionAttributeNames=names,
-                            ExpressionAttributeValues=db.to_item(values))
+                            ExpressionAttributeValues=to_item(values))
 
 
 @pytest.mark.parametrize(("duration", "anchor", "now", "expected"), [
@@ -131,13 +135,13 @@ def _set_grid(key: dict, anchor: str) -> None:
 def test_month_ends_leap_years_and_missed_periods(api, fresh_table, duration, anchor, now,
                                                   expected):
     team = api.new_team(budget_duration=duration)
-    _set_grid(itemkeys.team(team["team_id"]), anchor)
-    assert budgetreset.run(now=from_iso(now)).reset == 1
-    assert db.get(itemkeys.team(team["team_id"]))["budget_reset_at"] == expected
+    _set_grid(table_keys.team(team["team_id"]), anchor)
+    assert budget_reset.run(now=from_iso(now)).reset == 1
+    assert table.get(table_keys.team(team["team_id"]))["budget_reset_at"] == expected
 
 
 def test_a_run_near_its_time_limit_stops_and_the_next_finishes(api, budgets):
     now = from_iso(_items(budgets)["team"]["budget_reset_at"]) + timedelta(days=1)
-    report = budgetreset.run(now=now, remaining_ms=lambda: budgetreset.MARGIN_MS - 1)
+    report = budget_reset.run(now=now, remaining_ms=lambda: budget_reset.MARGIN_MS - 1)
     assert (report.reset, report.stopped_early) == (0, True)
-    assert budgetreset.run(now=now).reset == 4
+    assert budget_reset.run(now=now).reset == 4

@@ -196,18 +196,21 @@ def test_audit_publisher_fixture_publishes_its_record(audit_stream):
 
 def test_budget_reset_fixture_runs_the_reset(api, fresh_table):
     # Given a table of its own in which one team's budget period has just ended
-    from teamledger import db, itemkeys
+    from teamledger.store import keys as table_keys
+    from teamledger.store import table
+    from teamledger.store.client import client
+    from teamledger.store.marshal import to_item
 
     from tests.support.apigw import LambdaContext
 
     team = api.new_team(budget_duration="30s")
     past = "2026-01-01T00:00:00.000000Z"
-    expression, names, values = db.update_expression(
+    expression, names, values = table.update_expression(
         {"budget_anchor": past, "budget_reset_at": past, "GSI4SK": past, "spend": 3.0})
-    db.client().update_item(
-        TableName=fresh_table, Key=db.to_item(itemkeys.team(team["team_id"])),
+    client().update_item(
+        TableName=fresh_table, Key=to_item(table_keys.team(team["team_id"])),
         UpdateExpression=expression, ExpressionAttributeNames=names,
-        ExpressionAttributeValues=db.to_item(values))
+        ExpressionAttributeValues=to_item(values))
     # When the scheduled event of events/ reaches the function, with the template's Timeout
     # (300 s; the run stops 15 s before the end of it)
     handler = importlib.import_module("functions.budget_reset.app").lambda_handler
@@ -215,4 +218,4 @@ def test_budget_reset_fixture_runs_the_reset(api, fresh_table):
     report = handler(read_event("budget_reset"), context)
     # Then the team was reset, and the run says so
     assert (report["reset"], report["read"], report["errors"]) == (1, 1, [])
-    assert db.get(itemkeys.team(team["team_id"]))["spend"] == 0
+    assert table.get(table_keys.team(team["team_id"]))["spend"] == 0

@@ -3,7 +3,7 @@ the table still keeps its promises (DESIGN.md's Standards: a failed transaction 
 every committed change has exactly one audit record), the answer is a JSON error the client may
 retry (never a 500), and the same request sent again without faults does what it asked.
 
-The faults are raised by the layer's own botocore client (`db.client()`, one per execution
+The faults are raised by the layer's own botocore client (`client()`, one per execution
 environment): its `_make_api_call` counts the calls of one request and fails the k-th. That is
 above botocore's retry loop, so the layer sees what it would see once botocore's own retries
 are used up:
@@ -33,8 +33,12 @@ from dataclasses import dataclass
 import boto3
 import pytest
 from botocore.exceptions import ConnectionClosedError, ReadTimeoutError
-from teamledger import audit, db, itemkeys, teamstore
 from teamledger.config import settings
+from teamledger.domain import audit
+from teamledger.store import keys as table_keys
+from teamledger.store import teams as team_store
+from teamledger.store.client import client
+from teamledger.store.marshal import from_item
 
 from tests.support.client import Api
 from tests.support.template import create_table
@@ -121,7 +125,7 @@ def _records(items: Items, object_id: str) -> list[dict]:
 
 def _new_team_done(items: Items, twice: bool) -> None:
     [bob] = _users_by_email(items, "bob@example.com")
-    assert _team(items, "t2")["status"] == teamstore.ACTIVE
+    assert _team(items, "t2")["status"] == team_store.ACTIVE
     assert _member_ids(items, "t2") == {"default_user_id", "alice", bob}
     assert len(_records(items, "t2")) == 1
 
@@ -347,9 +351,9 @@ def faults(table, monkeypatch) -> FaultyClient:
     for start in range(0, len(keys), 25):
         table.batch_write_item(RequestItems={settings().table_name: [
             {"DeleteRequest": {"Key": key}} for key in keys[start:start + 25]]})
-    client = db.client()
-    faulty = FaultyClient(client)
-    monkeypatch.setattr(client, "_make_api_call", faulty)
+    dynamodb = client()
+    faulty = FaultyClient(dynamodb)
+    monkeypatch.setattr(dynamodb, "_make_api_call", faulty)
     return faulty
 
 
@@ -359,7 +363,7 @@ def _scan_raw(table) -> list[dict]:
 
 
 def _snapshot(table) -> Items:
-    return {(i["PK"], i["SK"]): i for i in map(db.from_item, _scan_raw(table))}
+    return {(i["PK"], i["SK"]): i for i in map(from_item, _scan_raw(table))}
 
 
 # --- the invariants ------------------------------------------------------------------------
@@ -375,7 +379,7 @@ def _objects(items: Items) -> dict[tuple[str, str], dict | None]:
         entity = item.get("entity")
         if entity == "team":
             name = (audit.TEAM_TABLE, item["team_id"])
-            if item.get("status") != teamstore.ACTIVE:
+            if item.get("status") != team_store.ACTIVE:
                 objects[name] = None
                 continue
         elif entity == "member":
@@ -422,20 +426,20 @@ def _link_problems(what: str, item: dict, expected: dict, attributes: tuple[str,
 
 def _team_problems(team: dict, members: list[dict]) -> list[str]:
     what = f"team {team['team_id']}"
-    if team.get("status") != teamstore.ACTIVE:
-        return [f"{what} (deleting) is still in {a}" for a in itemkeys.INDEX_ATTRIBUTES
+    if team.get("status") != team_store.ACTIVE:
+        return [f"{what} (deleting) is still in {a}" for a in table_keys.INDEX_ATTRIBUTES
                 if a in team]
-    index = itemkeys.team_index(team)
+    index = table_keys.team_index(team)
     problems = _link_problems(what, team, index, ("GSI3PK", "GSI3SK", "alias_lower", "GSI5PK",
                                                   "GSI5SK", "GSI7PK", "GSI7SK"))
     problems += _link_problems(f"{what} spend order", team, index, ("GSI6PK", "GSI6SK"))
     roster = {u: (e.get("user_email"), e["role"]) for u, e in (team.get("roster") or {}).items()}
     listed = {m["user_id"]: (m.get("user_email"), m["role"]) for m in members}
-    if len(listed) <= teamstore.ROSTER_LIMIT and roster != listed:
+    if len(listed) <= team_store.ROSTER_LIMIT and roster != listed:
         problems.append(f"{what}: roster {roster} but members {listed}")
-    elif len(listed) > teamstore.ROSTER_LIMIT and (
-            len(roster) != teamstore.ROSTER_LIMIT or roster.items() - listed.items()):
-        problems.append(f"{what}: roster is not {teamstore.ROSTER_LIMIT} of its members")
+    elif len(listed) > team_store.ROSTER_LIMIT and (
+            len(roster) != team_store.ROSTER_LIMIT or roster.items() - listed.items()):
+        problems.append(f"{what}: roster is not {team_store.ROSTER_LIMIT} of its members")
     return problems
 
 
@@ -450,7 +454,7 @@ def _structure_problems(items: Items) -> list[str]:
             problems.append(f"{what} has no team item")
         if member["user_id"] not in users:
             problems.append(f"{what} has no user")
-        problems += _link_problems(what, member, itemkeys.member_index(
+        problems += _link_problems(what, member, table_keys.member_index(
             member["team_id"], member["user_id"]), ("GSI1PK", "GSI1SK", "GSI7PK", "GSI7SK"))
     for key in _items(items, "key"):
         what = f"key {key['token'][:8]}"
@@ -458,15 +462,15 @@ def _structure_problems(items: Items) -> list[str]:
             problems.append(f"{what} belongs to missing team {key['team_id']}")
         if key.get("user_id") and key["user_id"] not in users:
             problems.append(f"{what} belongs to missing user {key['user_id']}")
-        problems += _link_problems(what, key, itemkeys.key_index(
+        problems += _link_problems(what, key, table_keys.key_index(
             key["token"], key.get("user_id"), key.get("team_id")),
             ("GSI1PK", "GSI1SK", "GSI2PK", "GSI2SK", "GSI7PK", "GSI7SK"))
     for user in users.values():
-        problems += _link_problems(f"user {user['user_id']}", user, itemkeys.user_index(
+        problems += _link_problems(f"user {user['user_id']}", user, table_keys.user_index(
             user["user_id"], user.get("user_email")), ("GSI2PK", "GSI2SK"))
-    active = [t for t in teams.values() if t.get("status") == teamstore.ACTIVE]
+    active = [t for t in teams.values() if t.get("status") == team_store.ACTIVE]
     counted = sum(i.get("team_count", 0) for k, i in items.items()
-                  if k[0] == itemkeys.TEAM_COUNTER_PK)
+                  if k[0] == table_keys.TEAM_COUNTER_PK)
     if counted != len(active):
         problems.append(f"team counter says {counted}, {len(active)} active teams")
     for team in teams.values():

@@ -340,12 +340,12 @@ def test_bulk_add_with_a_duplicate_in_it(api):
 
 def test_bulk_add_retries_a_chunk_member_by_member_after_a_lost_race(api, monkeypatch):
     # Given a member who joined after the bulk add read the team (the chunk's put fails)
-    from teamledger import members as members_module
+    from teamledger.domain import directory
 
     team = api.new_team()
     late = api.new_user()["user_id"]
     others = [f"race-{uuid.uuid4().hex[:8]}" for _ in range(5)]
-    original = members_module.users.resolve_each
+    original = directory.resolve_each
 
     def resolve_then_someone_joins(batch):
         resolved = original(batch)
@@ -354,7 +354,7 @@ def test_bulk_add_retries_a_chunk_member_by_member_after_a_lost_race(api, monkey
                                                  "member": {"user_id": late}}))
         return resolved
 
-    monkeypatch.setattr(members_module.users, "resolve_each", resolve_then_someone_joins)
+    monkeypatch.setattr(directory, "resolve_each", resolve_then_someone_joins)
     reply = api.ok(api.post("/team/bulk_member_add", {"team_id": team["team_id"], "members": [
         {"user_id": u} for u in [*others[:2], late, *others[2:]]]}))
     # Then only that member fails; the rest of the chunk is added one by one

@@ -107,7 +107,7 @@ def test_a_422_location_may_hold_list_indexes(api, world, document):
 @pytest.mark.parametrize("raised", ["busy", "lost race"])
 def test_a_busy_table_answers_503_as_documented(api, world, document, monkeypatch, raised):
     # Given the layer that gives up under contention (Busy) or loses a transaction race
-    from teamledger import teams
+    from teamledger.domain import teams
     from teamledger.errors import Busy, TransactionCancelled
 
     def give_up(*args, **kwargs):
@@ -171,7 +171,7 @@ def test_idempotency_key_answers_fit_the_document(api, world, document, monkeypa
     from aws_lambda_powertools.utilities.idempotency.exceptions import (
         IdempotencyAlreadyInProgressError,
     )
-    from teamledger import idempotency
+    from teamledger.http import idempotency
 
     headers = {"Idempotency-Key": str(uuid.uuid4())}
     body = {"user_id": world["user"]}

@@ -6,7 +6,8 @@ import logging
 
 import boto3
 import pytest
-from teamledger import auth, config
+from teamledger import config
+from teamledger.http import auth
 
 
 @pytest.fixture
@@ -36,15 +37,15 @@ def test_the_master_key_comes_from_secrets_manager(api, master_key_in_secrets_ma
 
 def test_no_raw_key_reaches_a_log_line(api, monkeypatch):
     # Given the most talkative logging there is, and a route that fails unexpectedly
-    from teamledger import api as service_api
-    from teamledger import teamlists
+    from teamledger.domain import team_lists
+    from teamledger.http import app as service_api
 
     log = io.StringIO()
     handler = logging.StreamHandler(log)
     handler.setFormatter(service_api.logger.registered_formatter)
     service_api.logger.addHandler(handler)
     service_api.logger.setLevel("DEBUG")
-    monkeypatch.setattr(teamlists, "list_teams", _explode)
+    monkeypatch.setattr(team_lists, "list_teams", _explode)
     user = api.new_user()
     raw = api.new_key(user_id=user["user_id"])["key"]
     api.get("/key/info", query={"key": raw})

@@ -59,10 +59,12 @@ def test_amounts_count_in_units_of_1e_10_usd(api):
     assert reply["key"]["spend"] == pytest.approx(1e14 + 1.234567890e-7, rel=1e-15)
     api.ok(_track(api, {"token": key["token"], "spend": 1e-10}))
     # Stored exactly, in decimal (a float would lose the last digits)
-    from teamledger import db, itemkeys
+    from teamledger.store import keys as table_keys
+    from teamledger.store.client import client, table_name
+    from teamledger.store.marshal import to_item
 
-    stored = db.client().get_item(TableName=db.table_name(),
-                                  Key=db.to_item(itemkeys.api_key(key["token"])))["Item"]
+    stored = client().get_item(TableName=table_name(),
+                                  Key=to_item(table_keys.api_key(key["token"])))["Item"]
     assert stored["spend"]["N"] == "100000000000000.0000001236"
 
 
@@ -115,21 +117,41 @@ def test_spend_order_follows_tracked_spend(api):
     ({"token": 5, "spend": 1}, 422),
 ])
 def test_bad_reports_are_4xx_and_write_nothing(api, owned_key, body, status):
+    # Given a key with nothing spent; when a bad report is sent
     token = owned_key["key"]["token"]
     body = {k: (token if v == "<token>" else v) for k, v in body.items()}
     reply = _track(api, body)
+    # Then it is that status with its error shape, and nothing was added
     assert reply.status == status, reply
-    assert reply.body["detail"]
+    assert_error_shape(reply)
     assert api.ok(api.get("/key/info", query={"key": token}))["info"]["spend"] == 0
+
+
+def assert_error_shape(reply) -> None:
+    """422: `{"detail": [{"loc", "msg", "type"}, ...]}`; any other error:
+    `{"detail": {"error": "<message>"}}`."""
+    assert set(reply.body) == {"detail"}, reply
+    detail = reply.body["detail"]
+    if reply.status == 422:
+        assert detail and all(set(d) == {"loc", "msg", "type"} for d in detail), reply
+    else:
+        assert set(detail) == {"error"} and detail["error"], reply
 
 
 @pytest.mark.parametrize("raw", ['{"token": "<t>", "spend": NaN}',
                                  '{"token": "<t>", "spend": Infinity}',
                                  '{"token": "<t>", "spend": -Infinity}'])
 def test_non_finite_amounts_are_400(api, owned_key, raw):
+    # Given a report whose amount is a JSON literal NaN or Infinity: the body parses and the
+    # amount is a number, so the request has the right shape (no 422)
     token = owned_key["key"]["token"]
+    # When it is sent
     reply = api.post("/spend/track", raw_body=raw.replace("<t>", token))
-    assert reply.status in (400, 422), reply
+    # Then the amount rule refuses it (a business rule, checked after authorization: 400)
+    assert reply.status == 400, reply
+    assert_error_shape(reply)
+    assert "finite" in reply.body["detail"]["error"]
+    # And nothing was added
     assert api.ok(api.get("/key/info", query={"key": token}))["info"]["spend"] == 0
 
 

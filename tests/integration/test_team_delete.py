@@ -5,7 +5,7 @@ import os
 import uuid
 
 import boto3
-from teamledger import db
+from teamledger.store import table
 
 
 def _table_items(prefix: str) -> list[dict]:
@@ -65,7 +65,7 @@ def test_a_delete_naming_an_unknown_team_deletes_nothing(api):
 def test_an_interrupted_delete_is_finished_by_repeating_it(api, monkeypatch):
     # Given a team whose delete dies after its first cleanup transaction
     team_id, _, raw_keys = _big_team(api, members=60, keys=10)
-    real_commit, commits = db.Transaction.commit, []
+    real_commit, commits = table.Transaction.commit, []
 
     def dying_commit(tx):
         commits.append(len(tx))
@@ -73,9 +73,9 @@ def test_an_interrupted_delete_is_finished_by_repeating_it(api, monkeypatch):
             raise ConnectionResetError("the function was stopped")
         return real_commit(tx)
 
-    monkeypatch.setattr(db.Transaction, "commit", dying_commit)
+    monkeypatch.setattr(table.Transaction, "commit", dying_commit)
     assert api.post("/team/delete", {"team_ids": [team_id]}).status == 500
-    monkeypatch.setattr(db.Transaction, "commit", real_commit)
+    monkeypatch.setattr(table.Transaction, "commit", real_commit)
 
     # Then the team is already invisible and its keys refused
     assert api.get("/team/info", query={"team_id": team_id}).status == 404

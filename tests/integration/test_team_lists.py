@@ -5,7 +5,11 @@ filters, exact totals, own teams only), GET /team/filter/ui (newest first) and G
 import uuid
 
 import pytest
-from teamledger import teamstore
+from teamledger.store import keys as table_keys
+from teamledger.store import table
+from teamledger.store import teams as team_store
+from teamledger.store.client import client, table_name
+from teamledger.store.marshal import to_item
 
 PAGE = 7
 
@@ -140,10 +144,8 @@ def test_team_id_filter(api, teams):
 def test_spend_order_follows_spend(api, teams):
     # Given two teams whose spend differs (a new budget period keeps spend 0; set it directly
     # as the spend route would, through the same index attributes)
-    from teamledger import db, itemkeys
-
     for team, spend in ((teams[4], 12.5), (teams[9], 0.25)):
-        db.client().update_item(**_spend_update(team["team_id"], spend, itemkeys, db))
+        client().update_item(**_spend_update(team["team_id"], spend))
         team["spend"] = spend
     # Then spend order puts them last, ascending
     ids = [t for p in _walk(api, page_size=PAGE, sort_by="spend") for t in _ids(p["teams"])]
@@ -151,12 +153,12 @@ def test_spend_order_follows_spend(api, teams):
     assert ids == _expected(teams, "spend", False)
 
 
-def _spend_update(team_id, spend, itemkeys, db) -> dict:
-    values = {"spend": spend} | itemkeys.spend_index(team_id, spend)
-    expression, names, attrs = db.update_expression(values)
-    return {"TableName": db.table_name(), "Key": db.to_item(itemkeys.team(team_id)),
+def _spend_update(team_id, spend) -> dict:
+    values = {"spend": spend} | table_keys.spend_index(team_id, spend)
+    expression, names, attrs = table.update_expression(values)
+    return {"TableName": table_name(), "Key": to_item(table_keys.team(team_id)),
             "UpdateExpression": expression, "ExpressionAttributeNames": names,
-            "ExpressionAttributeValues": db.to_item(attrs)}
+            "ExpressionAttributeValues": to_item(attrs)}
 
 
 def test_a_deleted_team_leaves_pages_and_total(api, teams):
@@ -221,7 +223,7 @@ def test_list_pages_show_the_members_as_they_change(api, fresh_table):
 
 
 def test_the_roster_stops_at_its_limit_and_info_has_everyone(api, fresh_table, monkeypatch):
-    monkeypatch.setattr(teamstore, "ROSTER_LIMIT", 3)
+    monkeypatch.setattr(team_store, "ROSTER_LIMIT", 3)
     team = api.new_team()  # default_user_id is the first member
     added = api.ok(api.post("/team/bulk_member_add", {"team_id": team["team_id"], "members": [
         {"user_id": f"u{n}-{uuid.uuid4().hex[:6]}", "role": "user"} for n in range(4)]}))

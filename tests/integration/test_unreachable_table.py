@@ -1,19 +1,19 @@
 """A DynamoDB that does not answer is a 503 the client may retry, never a 500."""
 
 import pytest
-from teamledger import db
 from teamledger.config import settings
+from teamledger.store.client import client
 
 
 @pytest.fixture
 def unreachable_table(api, monkeypatch):
     monkeypatch.setenv("DYNAMODB_ENDPOINT", "http://127.0.0.1:9")  # discard port: refused
     settings.cache_clear()
-    db.client.cache_clear()
+    client.cache_clear()
     yield
     monkeypatch.undo()
     settings.cache_clear()
-    db.client.cache_clear()
+    client.cache_clear()
 
 
 @pytest.mark.parametrize(("method", "path", "request_"), [

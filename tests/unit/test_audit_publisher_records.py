@@ -3,8 +3,8 @@ audit image, the poison records it refuses (saying why without their content), a
 Kinesis partition key of an object."""
 
 import pytest
-from teamledger import db
-from teamledger.auditstream import Unpublishable, audit_log, partition_key
+from teamledger.store.marshal import to_item
+from teamledger.stream.audit_publisher import Unpublishable, audit_log, partition_key
 
 SECRET_LOOKING = "sk-this-must-never-be-logged"
 
@@ -12,7 +12,7 @@ SECRET_LOOKING = "sk-this-must-never-be-logged"
 def stream_record(**fields) -> dict:
     image = {"PK": f"AUDIT#{fields.get('object_id')}", "SK": "2026-01-01T00:00:00.000000Z#x",
              "entity": "audit", "ttl": 1, "GSI8PK": "AUDITLOG"} | fields
-    return {"eventName": "INSERT", "dynamodb": {"NewImage": db.to_item(image),
+    return {"eventName": "INSERT", "dynamodb": {"NewImage": to_item(image),
                                                 "SequenceNumber": "1"}}
 
 

@@ -3,7 +3,7 @@
 from datetime import UTC, datetime
 
 import pytest
-from teamledger.durations import BudgetPeriod
+from teamledger.domain.durations import BudgetPeriod
 from teamledger.errors import BadRequest
 
 

@@ -3,10 +3,9 @@
 from types import SimpleNamespace
 
 import pytest
-from teamledger.auth import Caller
 from teamledger.config import settings
-from teamledger.errors import Forbidden, NotFound
-from teamledger.policy import (
+from teamledger.domain.callers import Caller
+from teamledger.domain.policy import (
     Action,
     Relation,
     authorize,
@@ -14,6 +13,7 @@ from teamledger.policy import (
     self_join,
     team_relations,
 )
+from teamledger.errors import Forbidden, NotFound
 
 ADMIN = Caller("t", "a", "proxy_admin")
 VIEWER = Caller("t", "v", "proxy_admin_viewer")

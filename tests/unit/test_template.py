@@ -3,7 +3,7 @@
 from pathlib import Path
 
 import pytest
-from teamledger import itemkeys
+from teamledger.store import keys as table_keys
 
 from tests.support.streams import passes
 from tests.support.template import (
@@ -134,7 +134,7 @@ def test_audit_publisher_may_put_to_its_stream_and_touch_its_markers_only(templa
     (table,) = [s for s in statements if "dynamodb:PutItem" in s["Action"]]
     assert table["Resource"] == {"Fn::GetAtt": ["Table", "Arn"]}
     leading_keys = table["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"]
-    assert leading_keys == [f"{itemkeys.AUDIT_PUBLISHED_PREFIX}*"]
+    assert leading_keys == [f"{table_keys.AUDIT_PUBLISHED_PREFIX}*"]
 
 
 def test_audit_stream_is_on_demand_encrypted_and_keeps_records_as_the_parameter_says(template):

@@ -1,14 +1,15 @@
-"""Request and response models of API.md. Unknown request fields are ignored, as LiteLLM does.
+"""Request and response models of the HTTP API (docs/api.md). Unknown request fields are
+ignored, as LiteLLM does.
 
 Range checks on money, limits and durations are business rules (400 after authorization, per
-API.md's order of checks), so they live in `limits.py`, not in these shapes (422).
+the API's order of checks), so they live in `domain/limits.py`, not in these shapes (422).
 """
 
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
-from teamledger.limits import storable_json
+from teamledger.domain.limits import storable_json
 
 Text = Annotated[str, StringConstraints(max_length=1024)]
 Id = Annotated[str, StringConstraints(min_length=1, max_length=256,
@@ -111,7 +112,7 @@ class MemberAddRequest(Request):
 
 class BulkMemberAddRequest(Request):
     team_id: Id
-    # Up to 500 (API.md: more is a 400, a business rule checked after authorization).
+    # Up to 500 (more is a 400, a business rule checked after authorization).
     members: list[Member] = Field(default_factory=list)
     max_budget_in_team: float | None = None
 

@@ -1,12 +1,18 @@
-"""The team lifecycle: create, read, update, block, delete (lists: teamlists.py)."""
+"""The team lifecycle: create, read, update, block, delete (lists: team_lists.py)."""
 
 import uuid
+from collections.abc import Callable
+from typing import Any
 
-from teamledger import apikeys, audit, db, itemkeys, limits, teamstore, users
-from teamledger.auth import Actor, Caller
 from teamledger.config import settings
-from teamledger.errors import BadRequest, Busy
-from teamledger.models import (
+from teamledger.domain import audit, directory, limits
+from teamledger.domain.callers import Actor, Caller
+from teamledger.domain.keys import delete_key
+from teamledger.domain.memberships import add_member, delete_member, member_values
+from teamledger.domain.policy import Action, Relation, authorize, check_gate, team_relations
+from teamledger.domain.views import listed_key, member_public, membership, team_public, to_team
+from teamledger.errors import BadRequest
+from teamledger.http.models import (
     Member,
     Team,
     TeamDeleteRequest,
@@ -17,25 +23,23 @@ from teamledger.models import (
     TeamUpdated,
     TeamUpdateRequest,
 )
-from teamledger.policy import (
-    Action,
-    Relation,
-    authorize,
-    check_gate,
-    team_relations,
-)
-from teamledger.teamstore import TeamView
+from teamledger.store import stores
+from teamledger.store.refs import MemberRef, TeamRef
+from teamledger.store.retry import retry
+from teamledger.store.teams import TeamView
 from teamledger.timestamps import to_iso, utcnow
 
+Item = dict[str, Any]
 CLEANUP_BATCH = 49  # two items each (delete + audit), plus the team item: 99 of 100
 CLEANUP_ROUNDS = 5  # fresh looks after lost races; each look deletes all it found
 MAX_TEAM_MODELS = 1000  # as many as /team/new and /team/update accept
 UPDATABLE = ("team_alias", "organization_id", "metadata", "tpm_limit", "rpm_limit",
              "max_parallel_requests", "max_budget", "models", "blocked")
+BUSY = "Too many concurrent changes to this team; please retry"
 
 
-def _metadata(base: dict | None, request) -> dict:
-    """tags and guardrails live inside metadata (API.md)."""
+def _metadata(base: Item | None, request: TeamNewRequest | TeamUpdateRequest) -> Item:
+    """tags and guardrails live inside metadata."""
     metadata = dict(base or {})
     for name in ("tags", "guardrails"):
         if getattr(request, name, None) is not None:
@@ -43,7 +47,7 @@ def _metadata(base: dict | None, request) -> dict:
     return metadata
 
 
-def _model_table(aliases: dict | None) -> dict | None:
+def _model_table(aliases: Item | None) -> Item | None:
     return {"model_aliases": aliases} if aliases else None
 
 
@@ -58,13 +62,15 @@ def create_team(actor: Actor, request: TeamNewRequest) -> Team:
     authorize(actor.caller, Action.TEAM_CREATE)
     limits.check_numbers(request)
     period = limits.parse_duration(request.budget_duration)
-    for _ in db.attempts():
-        members = users.resolve_members(_members_of_new_team(actor.caller, request))
+    team_id = request.team_id or str(uuid.uuid4())
+
+    def attempt() -> Team:
+        members = directory.resolve_members(_members_of_new_team(actor.caller, request))
         now = utcnow()
         stamp = to_iso(now)
         reset_at = to_iso(period.first_reset(now)) if period else None
-        values = {
-            "team_id": request.team_id or str(uuid.uuid4()), "team_alias": request.team_alias,
+        team = {
+            "team_id": team_id, "team_alias": request.team_alias,
             "organization_id": request.organization_id,
             "metadata": _metadata(request.metadata, request), "tpm_limit": request.tpm_limit,
             "rpm_limit": request.rpm_limit, "max_parallel_requests": request.max_parallel_requests,
@@ -74,27 +80,21 @@ def create_team(actor: Actor, request: TeamNewRequest) -> Team:
             "litellm_model_table": _model_table(request.model_aliases), "model_id": None,
             "created_at": stamp, "updated_at": stamp,
         }
-        member_items = [teamstore.member_item(values["team_id"], m.user_id, m.user_email,
-                                              m.role, stamp, order)
+        member_items = [member_values(team_id, m.user_id, m.user_email, m.role, stamp, order)
                         for order, m in enumerate(members)]
-        item = teamstore.team_item(values, member_items)
-        tx = db.Transaction()
-        team_at = tx.put(item, condition="attribute_not_exists(PK)")
-        audit.record(tx, actor, audit.CREATED, audit.TEAM_TABLE, item["team_id"], None,
-                     teamstore.team_public(item) | {"members_with_roles": [
-                         teamstore.member_public(m) for m in member_items]})
-        teamstore.count_teams(tx, +1)
-        users.add_missing_users(tx, actor, members, stamp)
+        tx = stores().transaction()
+        stores().teams.put_new(tx, team, member_items,
+                               refusal=BadRequest(f"Team id {team_id} already exists"))
+        audit.record(tx, actor, audit.CREATED, audit.TEAM_TABLE, team_id, None,
+                     team_public(team) | {"members_with_roles": [
+                         member_public(m) for m in member_items]})
+        directory.add_missing_users(tx, actor, members, stamp)
         for member in member_items:
-            teamstore.add_member(tx, actor, member)
-        try:
-            tx.commit()
-        except db.TransactionCancelled as cancelled:
-            if cancelled.failed_at(team_at):
-                raise BadRequest(f"Team id {item['team_id']} already exists") from cancelled
-            continue  # a user row appeared or changed meanwhile: resolve again
-        return teamstore.to_team(TeamView(item, member_items))
-    raise Busy("Too many concurrent changes; please retry")
+            add_member(tx, actor, member)
+        tx.commit()  # a lost race: a user row appeared or changed meanwhile; resolve again
+        return to_team(TeamView({k: v for k, v in team.items() if v is not None}, member_items))
+
+    return retry(attempt, "Too many concurrent changes; please retry")
 
 
 def load_for(caller: Caller, action: Action, team_id: str,
@@ -102,30 +102,31 @@ def load_for(caller: Caller, action: Action, team_id: str,
     """The team, once the caller may do `action` to it (`extra`: relations the request
     itself gives, such as a self-join)."""
     check_gate(caller, action)
-    view = teamstore.load_team(team_id)
+    view = stores().teams.load(team_id)
     relations = team_relations(caller, team_id, view.role_of(caller.user_id) if view else None)
     authorize(caller, action, exists=view is not None, what=f"Team {team_id}",
               relations=relations | set(extra))
+    assert view is not None  # authorize refused an unknown team
     return view
 
 
 def available_teams(actor: Actor) -> list[Team]:
-    """The teams of AVAILABLE_TEAMS the caller is not in (API.md: GET /team/available)."""
+    """The teams of AVAILABLE_TEAMS the caller is not in."""
     caller = actor.caller
     authorize(caller, Action.TEAMS_AVAILABLE)
     team_ids = sorted(settings().available_teams)
-    joined = teamstore.roles_of(caller.user_id, set(team_ids))
-    return teamstore.load_teams([t for t in team_ids if t not in joined])
+    joined = stores().members.roles_of(caller.user_id, set(team_ids))
+    return [to_team(v) for v in stores().teams.listed([t for t in team_ids if t not in joined])]
 
 
 def team_info(actor: Actor, team_id: str) -> TeamInfo:
     view = load_for(actor.caller, Action.TEAM_READ, team_id)
-    keys = [apikeys.listed(k) for k in teamstore.team_keys(team_id)]
-    return TeamInfo(team_id=team_id, team_info=teamstore.to_team(view), keys=keys,
-                    team_memberships=[teamstore.membership(m) for m in view.members])
+    keys = [listed_key(k) for k in stores().keys.of_team(team_id)]
+    return TeamInfo(team_id=team_id, team_info=to_team(view), keys=keys,
+                    team_memberships=[membership(m) for m in view.members])
 
 
-def _planned_changes(team: dict, request: TeamUpdateRequest) -> dict:
+def _planned_changes(team: Item, request: TeamUpdateRequest) -> Item:
     sent = request.model_fields_set
     changes = {f: getattr(request, f) for f in UPDATABLE
                if f in sent and not (f in ("blocked", "models") and getattr(request, f) is None)}
@@ -144,94 +145,82 @@ def _planned_changes(team: dict, request: TeamUpdateRequest) -> dict:
     return changes
 
 
-def _apply(actor: Actor, view: TeamView, changes: dict, action: str) -> dict:
+def _apply(actor: Actor, view: TeamView, changes: Item, action: str) -> Item:
     """Write the fields that really change, with their audit record; returns the new item."""
     team = view.team
     before, after = audit.changed_fields(team, changes)
     if not after:
         return team
-    new = team | after | {"updated_at": to_iso(utcnow()), "version": team["version"] + 1}
-    written = {k: new[k] for k in (*after, "updated_at", "version")}
-    if "team_alias" in after:
-        written |= itemkeys.alias_index(team["team_id"], new.get("team_alias"))
-    if "spend" in after:
-        written |= itemkeys.spend_index(team["team_id"], new.get("spend"))
-    if "budget_reset_at" in after:
-        written |= {"GSI4PK": None, "GSI4SK": None} | itemkeys.reset_index(
-            team, new.get("budget_reset_at"))
-    expression, names, values = db.update_expression(written)
-    names |= {"#version": "version", "#status": "status"}
-    tx = db.Transaction()
-    tx.update(itemkeys.team(team["team_id"]), expression, names=names,
-              values=values | {":v": team["version"], ":active": teamstore.ACTIVE},
-              condition="#version = :v AND #status = :active")
+    tx = stores().transaction()
+    new = stores().teams.update(tx, team, after | {"updated_at": to_iso(utcnow())})
     audit.record(tx, actor, action, audit.TEAM_TABLE, team["team_id"],
                  {k: v for k, v in before.items() if k != "budget_anchor"},
                  {k: v for k, v in after.items() if k != "budget_anchor"})
     tx.commit()
-    return {k: v for k, v in new.items() if v is not None}
+    return new
 
 
-def _change_team(actor: Actor, team_id: str, plan, action_of) -> TeamView:
+def _change_team(actor: Actor, team_id: str, plan: Callable[[Item], Item],
+                 action_of: Callable[[Item], str]) -> TeamView:
     """Read, check, write with a version condition; a lost race starts again from the read."""
-    for _ in db.attempts():
+    def attempt() -> TeamView:
         view = load_for(actor.caller, Action.TEAM_MANAGE, team_id)
         changes = plan(view.team)
-        try:
-            view.team = _apply(actor, view, changes, action_of(changes))
-        except db.TransactionCancelled:
-            continue
+        view.team = _apply(actor, view, changes, action_of(changes))
         return view
-    raise Busy("Too many concurrent changes to this team; please retry")
+
+    return retry(attempt, BUSY)
 
 
 def update_team(actor: Actor, request: TeamUpdateRequest) -> TeamUpdated:
-    def plan(team: dict) -> dict:
+    def plan(team: Item) -> Item:
         limits.check_numbers(request)
         return _planned_changes(team, request)
 
     view = _change_team(actor, request.team_id, plan, lambda changes: audit.UPDATED)
-    return TeamUpdated(team_id=request.team_id, data=teamstore.to_team(view))
+    return TeamUpdated(team_id=request.team_id, data=to_team(view))
 
 
 def set_blocked(actor: Actor, team_id: str, blocked: bool) -> Team:
     action = audit.BLOCKED if blocked else audit.UNBLOCKED
     view = _change_team(actor, team_id, lambda team: {"blocked": blocked}, lambda _: action)
-    return teamstore.to_team(view)
+    return to_team(view)
 
 
 def add_models(actor: Actor, request: TeamModelsRequest) -> Team:
-    def plan(team: dict) -> dict:
+    def plan(team: Item) -> Item:
         # Order kept: the team's models first, then the new ones as named, each once.
         models = list(dict.fromkeys([*(team.get("models") or []), *request.models]))
         if len(models) > MAX_TEAM_MODELS:
             raise BadRequest(f"A team can have at most {MAX_TEAM_MODELS} models")
         return {"models": models}
 
-    return teamstore.to_team(_change_team(actor, request.team_id, plan, lambda _: audit.UPDATED))
+    return to_team(_change_team(actor, request.team_id, plan, lambda _: audit.UPDATED))
 
 
 def delete_models(actor: Actor, request: TeamModelsRequest) -> Team:
     named = set(request.models)
 
-    def plan(team: dict) -> dict:
+    def plan(team: Item) -> Item:
         return {"models": [m for m in team.get("models") or [] if m not in named]}
 
-    return teamstore.to_team(_change_team(actor, request.team_id, plan, lambda _: audit.UPDATED))
+    return to_team(_change_team(actor, request.team_id, plan, lambda _: audit.UPDATED))
 
 
 # --- delete ------------------------------------------------------------------------------
 
 def delete_teams(actor: Actor, request: TeamDeleteRequest) -> TeamsDeleted:
+    """Every id is checked first; then the teams vanish at once (one transaction) and each
+    one's members and keys are cleaned up."""
     caller = actor.caller
     check_gate(caller, Action.TEAM_MANAGE)
     team_ids = list(dict.fromkeys(request.team_ids))
-    keys = [itemkeys.team(t) for t in team_ids]
+    refs: list[TeamRef | MemberRef] = [TeamRef(t) for t in team_ids]
     if caller.user_id and not caller.is_admin:
-        keys += [itemkeys.member(t, caller.user_id) for t in team_ids]
-    items = db.batch_get(keys)
-    teams = {i["team_id"]: i for i in items if i.get("entity") == "team"}
-    roles = {i["team_id"]: i["role"] for i in items if i.get("entity") == "member"}
+        refs += [MemberRef(t, caller.user_id) for t in team_ids]
+    found = stores().items.read(refs)
+    teams = {r.team_id: i for r, i in found.items() if isinstance(r, TeamRef)}
+    roles = {r.team_id: i["role"] for r, i in found.items() if isinstance(r, MemberRef)}
     for team_id in team_ids:
         authorize(caller, Action.TEAM_MANAGE, exists=team_id in teams, what=f"Team {team_id}",
                   relations=team_relations(caller, team_id, roles.get(team_id)))
@@ -241,56 +230,39 @@ def delete_teams(actor: Actor, request: TeamDeleteRequest) -> TeamsDeleted:
     return TeamsDeleted(deleted_teams=team_ids)
 
 
-def _mark_deleting(actor: Actor, teams: list[dict]) -> None:
+def _mark_deleting(actor: Actor, teams: list[Item]) -> None:
     """One transaction: the teams vanish from every read, their keys stop authenticating."""
-    active = [t for t in teams if t.get("status") == teamstore.ACTIVE]
+    active = [t for t in teams if t.get("status") == "active"]
     if not active:
         return  # an earlier delete got this far: only the cleanup is left
-    tx = db.Transaction()
+    tx = stores().transaction()
+    now = to_iso(utcnow())
     for team in active:
-        expression, names, values = db.update_expression(
-            {"status": teamstore.DELETING, "updated_at": to_iso(utcnow()),
-             **dict.fromkeys(itemkeys.INDEX_ATTRIBUTES)})
-        tx.update(itemkeys.team(team["team_id"]), expression, names=names | {"#s": "status"},
-                  values=values | {":active": teamstore.ACTIVE}, condition="#s = :active")
+        stores().teams.mark_deleting(tx, team, now)
         audit.record(tx, actor, audit.DELETED, audit.TEAM_TABLE, team["team_id"],
-                     teamstore.team_public(team), None)
-    teamstore.count_teams(tx, -len(active))
-    try:
-        tx.commit()
-    except db.TransactionCancelled as cancelled:
-        raise Busy("These teams changed while being deleted; please retry") from cancelled
+                     team_public(team), None)
+    stores().teams.count(tx, -len(active))
+    retry(tx.commit, "These teams changed while being deleted; please retry", limit=1)
 
 
-def cleanup_team(actor: Actor, team_id: str) -> None:
+def cleanup_team(actor: Actor | None, team_id: str) -> None:
     """Delete a deleting team's members and keys in bounded transactions; the last one also
     deletes the team item. Idempotent: what a crashed or concurrent run already removed is
     simply not found when the next run (or this one, after a lost race) looks again."""
-    for _ in db.attempts(CLEANUP_ROUNDS):
-        members = [i for i in db.query_all(itemkeys.team_partition(team_id), consistent=True)
-                   if i.get("entity") == "member"]
-        found = [("member", m) for m in members] + [
-            ("key", k) for k in teamstore.team_keys(team_id)]
-        try:
-            _delete_in_batches(actor, team_id, found)
-        except db.TransactionCancelled:
-            if not found:
-                return  # the team item is gone too: a concurrent cleanup finished the job
-            continue  # someone else removed part of this: look again
-        return
-    raise Busy(f"Team {team_id} is still being deleted; repeat the request to finish")
+    def attempt() -> None:
+        view = stores().teams.load(team_id, include_deleting=True)
+        if view is None:
+            return  # gone: this or a concurrent cleanup finished the job
+        found = [("member", m) for m in view.members] + [
+            ("key", k) for k in stores().keys.of_team(team_id)]
+        starts = range(0, len(found), CLEANUP_BATCH) if found else range(1)
+        for start in starts:
+            tx = stores().transaction()
+            for kind, item in found[start:start + CLEANUP_BATCH]:
+                (delete_key if kind == "key" else delete_member)(tx, actor, item)
+            if start + CLEANUP_BATCH >= len(found):
+                stores().teams.delete_deleting(tx, team_id)
+            tx.commit()
 
-
-def _delete_in_batches(actor: Actor, team_id: str, found: list[tuple[str, dict]]) -> None:
-    starts = range(0, len(found), CLEANUP_BATCH) if found else [0]
-    for start in starts:
-        tx = db.Transaction()
-        for kind, item in found[start:start + CLEANUP_BATCH]:
-            if kind == "key":
-                apikeys.add_key_deletion(tx, actor, item)
-            else:
-                teamstore.add_member_deletion(tx, actor, item)
-        if start + CLEANUP_BATCH >= len(found):
-            tx.delete(itemkeys.team(team_id), condition="#s = :deleting",
-                      values={":deleting": teamstore.DELETING}, names={"#s": "status"})
-        tx.commit()
+    retry(attempt, f"Team {team_id} is still being deleted; repeat the request to finish",
+          limit=CLEANUP_ROUNDS)

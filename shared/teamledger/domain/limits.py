@@ -3,7 +3,7 @@
 import math
 from typing import Any
 
-from teamledger.durations import BudgetPeriod
+from teamledger.domain.durations import BudgetPeriod
 from teamledger.errors import BadRequest
 
 MAX_AMOUNT = 1e15
@@ -20,7 +20,7 @@ def check_budget(name: str, value: float | None) -> None:
 
 
 def check_limit(name: str, value: float | None) -> None:
-    """Limits arrive as numbers (so NaN is a 400 as API.md says) and must be whole."""
+    """Limits arrive as numbers (so NaN is a 400, not a 422) and must be whole."""
     if value is not None and not (math.isfinite(value) and value == int(value)
                                   and 0 <= value <= MAX_LIMIT):
         raise BadRequest(f"{name} must be a whole number between 0 and {MAX_LIMIT}")

@@ -1,4 +1,4 @@
-"""Who may do what: API.md's role table as data, applied in API.md's order of checks.
+"""Who may do what: the API's role table (docs/api.md) as data, applied in its order of checks.
 
 1. the route gate: a caller kind that may not use the route at all gets 403;
 2. an unknown object is 404 for admins and viewers, 403 for everyone else (no probing);
@@ -8,14 +8,14 @@
 from dataclasses import dataclass
 from enum import Enum
 
-from teamledger.auth import (
+from teamledger.config import settings
+from teamledger.domain.callers import (
     INTERNAL_USER,
     INTERNAL_USER_VIEWER,
     PROXY_ADMIN,
     PROXY_ADMIN_VIEWER,
     Caller,
 )
-from teamledger.config import settings
 from teamledger.errors import Forbidden, NotFound
 
 TEAM_KEY = "team_key"  # a key with a team and no user
@@ -130,7 +130,7 @@ def team_relations(caller: Caller, team_id: str, member_role: str | None) -> set
 
 
 def self_join(caller: Caller, team_id: str, members: list, budgeted: bool) -> set[Relation]:
-    """API.md (*): any user may add themselves (own user_id, role `user`, no budget) to a team
+    """Self-join: any user may add themselves (own user_id, role `user`, no budget) to a team
     listed in AVAILABLE_TEAMS. Anything more than that needs a team admin."""
     if budgeted or len(members) != 1 or team_id not in settings().available_teams:
         return set()

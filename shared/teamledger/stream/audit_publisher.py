@@ -1,15 +1,15 @@
 """The audit publisher: AuditLog records from the table's stream onto the Kinesis audit stream.
 
 The event-source mapping (template.yaml) filters the stream down to INSERTs of audit items and
-hands them over in commit order. Each becomes the AuditLog JSON of API.md, put with partition key
-`object_id`.
+hands them over in commit order. Each becomes the AuditLog JSON of docs/api.md, put with
+partition key `object_id`.
 
 Order per object: the records of a batch are put one after another, each with the sequence
 number of its object's previous put as `SequenceNumberForOrdering`. Once a record of an object
 fails, the later records of that object in the batch fail too (HeldBack): Lambda retries from
 the first failed record, so nothing of an object overtakes an earlier change of it.
 
-Once: after a put, a marker item (`itemkeys.audit_published`, expiring after MARKER_TTL) notes
+Once: after a put, a marker item (AuditStore.mark_published, expiring after MARKER_TTL) notes
 the record's `id`; a replayed record with a marker is skipped. A crash between the put and the
 marker publishes that record again on retry, so consumers dedupe by `id`.
 
@@ -30,9 +30,11 @@ from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import 
 from botocore.exceptions import ClientError
 from pydantic import ValidationError
 
-from teamledger import db, itemkeys
 from teamledger.config import settings
-from teamledger.models import AuditLog
+from teamledger.http.models import AuditLog
+from teamledger.store import stores
+from teamledger.store.client import aws_client
+from teamledger.store.marshal import from_item
 from teamledger.timestamps import utcnow
 
 FIELDS = tuple(AuditLog.model_fields)
@@ -55,7 +57,7 @@ class HeldBack(Exception):
 
 @lru_cache(maxsize=1)
 def kinesis():
-    return db.aws_client("kinesis", settings().kinesis_endpoint)
+    return aws_client("kinesis", settings().kinesis_endpoint)
 
 
 def stream_name() -> str:
@@ -79,7 +81,7 @@ def audit_log(record: dict) -> AuditLog:
     if not image:
         raise Unpublishable("the record has no new image")
     try:
-        values = db.from_item(image)
+        values = from_item(image)
     except (TypeError, ValueError, ArithmeticError, AttributeError):
         raise Unpublishable("the new image holds a value an AuditLog cannot") from None
     try:
@@ -127,8 +129,7 @@ class AuditBatch:
             except Unpublishable as poison:
                 logs[_sequence_number(record)] = poison
         ids = {log.id for log in logs.values() if isinstance(log, AuditLog)}
-        markers = db.batch_get([itemkeys.audit_published(i) for i in ids]) if ids else []
-        return cls(logs, {marker["id"] for marker in markers})
+        return cls(logs, stores().audit.published(ids))
 
     def publish(self, record: DynamoDBRecord) -> None:
         """The record handler of Powertools' BatchProcessor; raising fails the record."""
@@ -171,8 +172,7 @@ def _mark_published(audit_id: str) -> None:
     # The record is on the stream whatever happens here: failing it now would publish it twice.
     expires = int((utcnow() + MARKER_TTL).timestamp())
     try:
-        db.put_new(itemkeys.audit_published(audit_id) | {
-            "entity": "audit_published", "id": audit_id, "ttl": expires})
+        stores().audit.mark_published(audit_id, expires)
     except Exception as error:
         logger.warning("Published audit record not marked; a replay would publish it again",
                        extra={"audit_id": audit_id, "reason": _reason(error)})

@@ -1,21 +1,29 @@
 """Who is in a team: add members (all or nothing, or in bulk each on its own), remove one,
 change one's role and membership budget.
 
-A member is an item of its own in the team's partition, so an add is a conditional put: two
-concurrent adds never lose each other, and a member added twice is refused by DynamoDB
-itself. The same transaction updates the roster on the team item (a bounded copy for the list
-routes) on condition that the team is active; the member item stays the truth.
+The member items are the truth; the same transaction updates the roster on the team item (a
+bounded copy for the list routes) on condition that the team is active.
 """
 
 import uuid
-from dataclasses import dataclass
-from datetime import datetime
+from typing import Any
 
-from teamledger import db, limits, teamstore, users
-from teamledger.auth import Actor
-from teamledger.durations import BudgetPeriod
-from teamledger.errors import BadRequest, Busy, NotFound
-from teamledger.models import (
+from teamledger.domain import directory
+from teamledger.domain.callers import Actor
+from teamledger.domain.directory import ResolvedMember
+from teamledger.domain.memberships import (
+    BudgetPlan,
+    add_member,
+    already_in,
+    delete_member,
+    member_values,
+    update_member,
+)
+from teamledger.domain.policy import Action, self_join
+from teamledger.domain.teams import load_for
+from teamledger.domain.views import membership, to_team, user_public
+from teamledger.errors import BadRequest, Busy, NotFound, TransactionCancelled
+from teamledger.http.models import (
     MAX_MEMBERS_PER_ADD,
     BulkMemberAddRequest,
     BulkMemberResult,
@@ -29,66 +37,34 @@ from teamledger.models import (
     Team,
     User,
 )
-from teamledger.policy import Action, self_join
-from teamledger.teams import load_for
-from teamledger.teamstore import TeamView
+from teamledger.store import stores
+from teamledger.store.retry import retry
+from teamledger.store.teams import TeamView
 from teamledger.timestamps import to_iso, utcnow
-from teamledger.users import ResolvedMember
 
+Item = dict[str, Any]
 BULK_MAX = 500
 BULK_CHUNK = MAX_MEMBERS_PER_ADD  # as many as one member_add: one transaction each
+BUSY = "Too many concurrent changes to this team; please retry"
 
 
-@dataclass(frozen=True)
-class BudgetPlan:
-    """The membership budget a request gives each member it adds (each gets its own id)."""
-
-    max_budget: float | None = None
-    duration: str | None = None
-    period: BudgetPeriod | None = None
-
-    @classmethod
-    def checked(cls, max_budget: float | None, duration: str | None = None) -> "BudgetPlan":
-        limits.check_budget("max_budget_in_team", max_budget)
-        return cls(max_budget, duration, limits.parse_duration(duration))
-
-    def for_member(self, now: datetime) -> dict | None:
-        if self.max_budget is None and self.duration is None:
-            return None
-        reset_at = to_iso(self.period.first_reset(now)) if self.period else None
-        return teamstore.new_budget(self.max_budget, self.duration, reset_at)
-
-
-def _already_in(user_id: str) -> BadRequest:
-    # Names this member only: the rest of the roster is none of the caller's business here.
-    return BadRequest(f"User {user_id} is already a member of this team")
-
-
-def _commit_adds(actor: Actor, team: dict, members: list[ResolvedMember], budget: BudgetPlan,
-                 first_order: int = 0) -> list[dict]:
+def _commit_adds(actor: Actor, team: Item, members: list[ResolvedMember], budget: BudgetPlan,
+                 first_order: int = 0) -> list[Item]:
     """One transaction: the team still active, new users' rows, the member items, an audit
-    record for each. A member already in is a 400 naming them; other lost races (a user row
-    that appeared meanwhile, a conflict) raise TransactionCancelled for the caller to retry."""
+    record for each. A member already in is a 400 naming them; a team gone is a 404; other lost
+    races (a user row that appeared meanwhile, a conflict) raise TransactionCancelled."""
     team_id = team["team_id"]
     now = utcnow()
     stamp = to_iso(now)
-    tx = db.Transaction()
-    users.add_missing_users(tx, actor, members, stamp)
-    items = [teamstore.member_item(team_id, m.user_id, m.user_email, m.role, stamp,
-                                   first_order + n, budget=budget.for_member(now))
+    tx = stores().transaction()
+    directory.add_missing_users(tx, actor, members, stamp)
+    items = [member_values(team_id, m.user_id, m.user_email, m.role, stamp, first_order + n,
+                           budget=budget.for_member(now))
              for n, m in enumerate(members)]
-    team_at = teamstore.roster_add(tx, team, items)
-    puts = [teamstore.add_member(tx, actor, item) for item in items]
-    try:
-        tx.commit()
-    except db.TransactionCancelled as cancelled:
-        if cancelled.failed_at(team_at):
-            raise NotFound(f"Team {team_id} not found") from cancelled
-        duplicate = next((i for i, at in zip(items, puts, strict=True)
-                          if cancelled.failed_at(at)), None)
-        if duplicate:
-            raise _already_in(duplicate["user_id"]) from cancelled
-        raise
+    stores().teams.add_to_roster(tx, team, items, refusal=NotFound(f"Team {team_id} not found"))
+    for item in items:
+        add_member(tx, actor, item)
+    tx.commit()
     return items
 
 
@@ -100,33 +76,34 @@ def add_members(actor: Actor, request: MemberAddRequest) -> MemberAdded:
     view = load_for(actor.caller, Action.MEMBER_MANAGE, request.team_id,
                     extra=self_join(actor.caller, request.team_id, members, budgeted))
     budget = BudgetPlan.checked(request.max_budget_in_team, request.budget_duration)
-    for _ in db.attempts():
-        resolved = users.resolve_members(members)
+
+    def attempt() -> MemberAdded:
+        resolved = directory.resolve_members(members)
         present = next((m for m in resolved if view.member(m.user_id)), None)
         if present:
-            raise _already_in(present.user_id)
+            raise already_in(present.user_id)
         # Read before the commit: add_missing_users fills in the rows it creates.
-        teams_of = {m.user_id: users.team_ids_of(m.user_id) for m in resolved if m.user}
-        try:
-            items = _commit_adds(actor, view.team, resolved, budget)
-        except db.TransactionCancelled as cancelled:
-            if not cancelled.retryable:
-                raise
-            continue  # a user row appeared or a conflict: resolve the members again
+        teams_of = {m.user_id: stores().members.team_ids_of(m.user_id)
+                    for m in resolved if m.user}
+        items = _commit_adds(actor, view.team, resolved, budget)
         return _member_added(view, resolved, items, teams_of)
-    raise Busy("Too many concurrent changes to this team; please retry")
+
+    return retry(attempt, BUSY)
 
 
-def _member_added(view: TeamView, resolved: list[ResolvedMember], items: list[dict],
+def _member_added(view: TeamView, resolved: list[ResolvedMember], items: list[Item],
                   teams_of: dict[str, list[str]]) -> MemberAdded:
-    team = teamstore.to_team(TeamView(view.team, view.members + items))
-    updated_users = [User(**users.public(m.user), teams=list(dict.fromkeys(
+    team = to_team(TeamView(view.team, view.members + items))
+    updated_users = [User(**user_public(m.user or {}), teams=list(dict.fromkeys(
         [*teams_of.get(m.user_id, []), view.team_id]))) for m in resolved]
     return MemberAdded(**team.model_dump(), updated_users=updated_users,
-                       updated_team_memberships=[teamstore.membership(i) for i in items])
+                       updated_team_memberships=[membership(i) for i in items])
 
 
 # --- bulk_member_add ---------------------------------------------------------------------
+
+Outcome = ResolvedMember | BadRequest | Item
+
 
 def bulk_add_members(actor: Actor, request: BulkMemberAddRequest) -> BulkMembersAdded:
     view = load_for(actor.caller, Action.MEMBER_MANAGE, request.team_id)
@@ -136,9 +113,9 @@ def bulk_add_members(actor: Actor, request: BulkMemberAddRequest) -> BulkMembers
     if len(members) > BULK_MAX:
         raise BadRequest(f"At most {BULK_MAX} members can be added at once; got {len(members)}")
     budget = BudgetPlan.checked(request.max_budget_in_team)
-    outcomes: list[ResolvedMember | BadRequest | dict] = [
-        _already_in(o.user_id) if isinstance(o, ResolvedMember) and view.member(o.user_id)
-        else o for o in users.resolve_each(members)]
+    outcomes: list[Outcome] = [
+        already_in(o.user_id) if isinstance(o, ResolvedMember) and view.member(o.user_id)
+        else o for o in directory.resolve_each(members)]
     pending = [n for n, o in enumerate(outcomes) if isinstance(o, ResolvedMember)]
     for start in range(0, len(pending), BULK_CHUNK):
         _add_chunk(actor, view.team, members, outcomes, pending[start:start + BULK_CHUNK],
@@ -149,17 +126,18 @@ def bulk_add_members(actor: Actor, request: BulkMemberAddRequest) -> BulkMembers
     return BulkMembersAdded(
         team_id=view.team_id, results=results, total_requested=len(members),
         successful_additions=len(added), failed_additions=len(members) - len(added),
-        updated_team=teamstore.to_team(TeamView(view.team, view.members + added)))
+        updated_team=to_team(TeamView(view.team, view.members + added)))
 
 
-def _add_chunk(actor: Actor, team: dict, members: list[Member], outcomes: list,
+def _add_chunk(actor: Actor, team: Item, members: list[Member], outcomes: list[Outcome],
                chunk: list[int], budget: BudgetPlan) -> None:
     """Commit a chunk at once; if that fails, each of its members alone, so that only the
     members that really cannot be added fail. Records each member item or error in
     `outcomes`."""
+    resolved = [o for o in (outcomes[n] for n in chunk) if isinstance(o, ResolvedMember)]
     try:
-        items = _commit_adds(actor, team, [outcomes[n] for n in chunk], budget, chunk[0])
-    except (db.TransactionCancelled, BadRequest):
+        items = _commit_adds(actor, team, resolved, budget, chunk[0])
+    except (TransactionCancelled, BadRequest):
         for n in chunk:
             outcomes[n] = _add_alone(actor, team, members[n], budget, n)
         return
@@ -167,24 +145,25 @@ def _add_chunk(actor: Actor, team: dict, members: list[Member], outcomes: list,
         outcomes[n] = item
 
 
-def _add_alone(actor: Actor, team: dict, member: Member, budget: BudgetPlan,
-               order: int) -> dict | BadRequest:
-    for _ in db.attempts():
+def _add_alone(actor: Actor, team: Item, member: Member, budget: BudgetPlan,
+               order: int) -> Item | BadRequest:
+    def attempt() -> Item | BadRequest:
         # Resolved afresh: the failed chunk may have counted on user rows it never wrote.
-        resolved = users.resolve_each([member])[0]
+        resolved = directory.resolve_each([member])[0]
         if isinstance(resolved, BadRequest):
             return resolved
         try:
             return _commit_adds(actor, team, [resolved], budget, order)[0]
         except BadRequest as error:
             return error
-        except db.TransactionCancelled as cancelled:
-            if not cancelled.retryable:
-                raise
-    return BadRequest("Too many concurrent changes to this team; please retry this member")
+
+    try:
+        return retry(attempt, BUSY)
+    except Busy:
+        return BadRequest("Too many concurrent changes to this team; please retry this member")
 
 
-def _result(member: Member, outcome: dict | ResolvedMember | BadRequest) -> BulkMemberResult:
+def _result(member: Member, outcome: Outcome) -> BulkMemberResult:
     if isinstance(outcome, dict):
         return BulkMemberResult(user_id=outcome["user_id"], user_email=outcome.get("user_email"),
                                 success=True)
@@ -195,7 +174,7 @@ def _result(member: Member, outcome: dict | ResolvedMember | BadRequest) -> Bulk
 
 # --- member_delete, member_update --------------------------------------------------------
 
-def _member_named(view: TeamView, user_id: str | None, user_email: str | None) -> dict:
+def _member_named(view: TeamView, user_id: str | None, user_email: str | None) -> Item:
     if user_id:
         found = [m for m in view.members if m["user_id"] == user_id]
     elif user_email:
@@ -211,25 +190,23 @@ def _member_named(view: TeamView, user_id: str | None, user_email: str | None) -
     return found[0]
 
 
-def delete_member(actor: Actor, request: MemberDeleteRequest) -> Team:
+def remove_member(actor: Actor, request: MemberDeleteRequest) -> Team:
     """Removes the member item: its membership budget and the user's link go with it."""
-    for _ in db.attempts():
+    def attempt() -> Team:
         view = load_for(actor.caller, Action.MEMBER_MANAGE, request.team_id)
         item = _member_named(view, request.user_id, request.user_email)
-        tx = db.Transaction()
-        teamstore.roster_remove(tx, view.team_id, item["user_id"])
-        teamstore.add_member_deletion(tx, actor, item)
-        try:
-            tx.commit()
-        except db.TransactionCancelled:
-            continue  # removed or the team deleted meanwhile: the next read tells which
+        tx = stores().transaction()
+        stores().teams.remove_from_roster(tx, view.team_id, item["user_id"])
+        delete_member(tx, actor, item)
+        tx.commit()  # removed, or the team deleted, meanwhile: the next read tells which
         rest = [m for m in view.members if m["user_id"] != item["user_id"]]
-        return teamstore.to_team(TeamView(view.team, rest))
-    raise Busy("Too many concurrent changes to this team; please retry")
+        return to_team(TeamView(view.team, rest))
+
+    return retry(attempt, BUSY)
 
 
-def _member_changes(item: dict, request: MemberUpdateRequest, budget: BudgetPlan) -> dict:
-    changes: dict = {}
+def _member_changes(item: Item, request: MemberUpdateRequest, budget: BudgetPlan) -> Item:
+    changes: Item = {}
     if request.role is not None:
         changes["role"] = request.role
     if request.max_budget_in_team is not None:
@@ -244,25 +221,23 @@ def _member_changes(item: dict, request: MemberUpdateRequest, budget: BudgetPlan
     return changes
 
 
-def update_member(actor: Actor, request: MemberUpdateRequest) -> MemberUpdated:
+def change_member(actor: Actor, request: MemberUpdateRequest) -> MemberUpdated:
     """Role and membership budget, created or changed in place; read, check, write with the
     member's version as the condition, so a lost race starts again from the read."""
-    for _ in db.attempts():
+    def attempt() -> MemberUpdated:
         view = load_for(actor.caller, Action.MEMBER_MANAGE, request.team_id)
         budget = BudgetPlan.checked(request.max_budget_in_team, request.budget_duration)
         item = _member_named(view, request.user_id, request.user_email)
         changes = _member_changes(item, request, budget)
-        tx = db.Transaction()
+        tx = stores().transaction()
         if changes.get("role", item["role"]) != item["role"]:
-            teamstore.roster_role(tx, view.team, item["user_id"], changes["role"])
+            stores().teams.set_roster_role(tx, view.team, item["user_id"], changes["role"])
         else:
-            teamstore.check_active(tx, view.team_id)
-        new = teamstore.update_member(tx, actor, item, changes)
+            stores().teams.check_active(tx, view.team_id)
+        new = update_member(tx, actor, item, changes)
         if new is not item:  # a change that changes nothing writes nothing
-            try:
-                tx.commit()
-            except db.TransactionCancelled:
-                continue
+            tx.commit()
         return MemberUpdated(user_id=new["user_id"], user_email=new.get("user_email"),
                              team_id=view.team_id, max_budget_in_team=new.get("max_budget"))
-    raise Busy("Too many concurrent changes to this member; please retry")
+
+    return retry(attempt, "Too many concurrent changes to this member; please retry")

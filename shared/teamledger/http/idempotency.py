@@ -5,7 +5,7 @@ same body answers the first 200 again (header `Idempotent-Replayed: true`) and w
 the same key with another body is a 422; while the first request still runs, a 409. Only 200
 answers are kept: an error committed nothing (a route commits in one transaction or not at
 all), so its retry runs again. The raw key of /user/new and /key/generate is never stored
-(API.md): the kept answer has `"key": null`, and so has its replay.
+(docs/api.md): the kept answer has `"key": null`, and so has its replay.
 
 Imported only by a request that carries the header: without it, nothing here is loaded (no
 boto3 import at cold start) and the route behaves as if this module did not exist.
@@ -17,11 +17,7 @@ from functools import lru_cache
 from typing import Any
 
 from aws_lambda_powertools import Logger
-from aws_lambda_powertools.utilities.idempotency import (
-    DynamoDBPersistenceLayer,
-    IdempotencyConfig,
-    idempotent_function,
-)
+from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idempotent_function
 from aws_lambda_powertools.utilities.idempotency.exceptions import (
     IdempotencyAlreadyInProgressError,
     IdempotencyInconsistentStateError,
@@ -32,8 +28,8 @@ from aws_lambda_powertools.utilities.idempotency.serialization.base import (
     BaseIdempotencySerializer,
 )
 
-from teamledger import db, itemkeys
 from teamledger.errors import Busy, InProgress, InvalidHeader
+from teamledger.store.idempotency import IdempotencyStore
 
 HEADER = "idempotency-key"  # API Gateway (payload v2) lowercases header names
 MAX_KEY_LENGTH = 255
@@ -43,15 +39,6 @@ RAW_KEY_FIELD = "key"
 EXPIRES_AFTER_SECONDS = 24 * 60 * 60
 
 logger = Logger()
-
-
-class _TableStore(DynamoDBPersistenceLayer):
-    """Records under `IDEMPOTENCY#<key>` (itemkeys): a partition each, where Powertools' own
-    composite key would put every record into one static partition."""
-
-    def _get_key(self, idempotency_key: str) -> dict:
-        return {name: {"S": value}
-                for name, value in itemkeys.idempotency_record(idempotency_key).items()}
 
 
 class _KeptAnswer(BaseIdempotencySerializer):
@@ -88,10 +75,7 @@ CONFIG = IdempotencyConfig(
 
 @lru_cache(maxsize=1)
 def _answer_once() -> Callable[..., dict]:
-    store = _TableStore(
-        table_name=db.table_name(), key_attr="PK", sort_key_attr="SK", expiry_attr="ttl",
-        in_progress_expiry_attr="in_progress_expiry", status_attr="request_status",
-        data_attr="answer", validation_key_attr="body_hash", boto3_client=db.client())
+    store = IdempotencyStore()
 
     @idempotent_function(data_keyword_argument="request", persistence_store=store,
                          config=CONFIG, output_serializer=_KeptAnswer(), key_prefix="request")

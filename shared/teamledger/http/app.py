@@ -1,6 +1,6 @@
 """The resolver every route function uses, and the one place errors become HTTP.
 
-Authentication runs before Powertools' request validation, because API.md orders the checks
+Authentication runs before Powertools' request validation, because the API orders the checks
 401, then 422. Bodies are screened before any parser sees them: too large (413), not UTF-8,
 not JSON, not a JSON object or nested too deep (422) — never a 500. A GET's body is dropped
 unread.
@@ -15,6 +15,7 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 
+from teamledger.domain.limits import MAX_DEPTH
 from teamledger.errors import (
     InvalidBody,
     InvalidHeader,
@@ -22,14 +23,13 @@ from teamledger.errors import (
     ServiceError,
     TransactionCancelled,
 )
-from teamledger.limits import MAX_DEPTH
 
 if TYPE_CHECKING:
-    from teamledger.auth import Actor
+    from teamledger.domain.callers import Actor
 
 MAX_BODY_BYTES = 1024 * 1024
 CHANGED_BY_HEADER = "litellm-changed-by"
-IDEMPOTENCY_HEADER = "idempotency-key"  # teamledger.idempotency, loaded only when it is sent
+IDEMPOTENCY_HEADER = "idempotency-key"  # teamledger.http.idempotency, loaded only when it is sent
 # A body on these has no meaning: it is dropped unread, as LiteLLM (FastAPI) ignores it.
 BODILESS_METHODS = ("GET", "HEAD")
 
@@ -123,7 +123,7 @@ def screen_body(event: dict) -> None:
         raise InvalidBody(f"Request body is not valid JSON: {error}") from error
     if _depth(parsed) > MAX_DEPTH:
         raise InvalidBody(f"Request body is nested deeper than {MAX_DEPTH} levels")
-    # Every body of API.md is an object. Powertools would read a list as its first element.
+    # Every body of the API is an object. Powertools would read a list as its first element.
     if not isinstance(parsed, dict):
         raise InvalidBody("Request body must be a JSON object")
     event["body"], event["isBase64Encoded"] = text, False
@@ -136,7 +136,8 @@ def _admit(event: dict, public: bool) -> "Actor | None":
     actor = None
     if not public:
         # Imported here so the one public route (health) never loads botocore at cold start.
-        from teamledger.auth import Actor, authenticate
+        from teamledger.domain.callers import Actor
+        from teamledger.http.auth import authenticate
 
         caller = authenticate(headers.get("authorization"))
         actor = Actor(caller, headers.get(CHANGED_BY_HEADER) or caller.user_id)
@@ -157,7 +158,7 @@ def _resolve(app: ServiceApp, event: dict, context: Any, actor: "Actor") -> dict
     idempotency_key = (event.get("headers") or {}).get(IDEMPOTENCY_HEADER)
     if idempotency_key is None:
         return app.resolve(event, context)
-    from teamledger.idempotency import answer_once
+    from teamledger.http.idempotency import answer_once
 
     return answer_once(event, context, actor.caller.token, idempotency_key,
                        lambda: app.resolve(event, context))

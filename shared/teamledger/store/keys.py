@@ -1,7 +1,14 @@
-"""Every key string of the single table. Nothing else in the code knows the layout."""
+"""Every key string of the single table. Only the stores of this package use it: nothing
+outside `teamledger.store` knows the layout (docs/architecture.md has it as a table)."""
 
 import struct
+from typing import Any
 from zlib import crc32
+
+from teamledger.store.refs import KeyRef, MemberRef, Ref, TeamRef, UserRef
+
+Key = dict[str, str]
+Attributes = dict[str, Any]
 
 TEAM_SK = "TEAM"
 USER_SK = "USER"
@@ -15,11 +22,11 @@ COUNTER_SHARDS = 10
 RESET_SHARDS = 16
 
 
-def key(pk: str, sk: str) -> dict:
+def key(pk: str, sk: str) -> Key:
     return {"PK": pk, "SK": sk}
 
 
-def team(team_id: str) -> dict:
+def team(team_id: str) -> Key:
     return key(f"TEAM#{team_id}", TEAM_SK)
 
 
@@ -27,23 +34,23 @@ def team_partition(team_id: str) -> str:
     return f"TEAM#{team_id}"
 
 
-def member(team_id: str, user_id: str) -> dict:
+def member(team_id: str, user_id: str) -> Key:
     return key(f"TEAM#{team_id}", f"{MEMBER_PREFIX}{user_id}")
 
 
-def user(user_id: str) -> dict:
+def user(user_id: str) -> Key:
     return key(f"USER#{user_id}", USER_SK)
 
 
-def api_key(token: str) -> dict:
+def api_key(token: str) -> Key:
     return key(f"KEY#{token}", KEY_SK)
 
 
-def team_counter_shard(n: int) -> dict:
+def team_counter_shard(n: int) -> Key:
     return key(TEAM_COUNTER_PK, f"SHARD#{n}")
 
 
-def audit(object_id: str, updated_at: str, audit_id: str) -> dict:
+def audit(object_id: str, updated_at: str, audit_id: str) -> Key:
     return key(audit_partition(object_id), f"{updated_at}#{audit_id}")
 
 
@@ -57,7 +64,7 @@ AUDIT_LOG = "AUDITLOG"
 AUDIT_INDEXES = {"changed_by": "GSI9", "table_name": "GSI10", None: "GSI8"}
 
 
-def audit_index(changed_by: str | None, table_name: str, order: str) -> dict:
+def audit_index(changed_by: str | None, table_name: str, order: str) -> Attributes:
     attrs = {"GSI8PK": AUDIT_LOG, "GSI8SK": order,
              "GSI10PK": audit_table_partition(table_name), "GSI10SK": order}
     if changed_by:
@@ -78,7 +85,7 @@ def audit_table_partition(table_name: str) -> str:
 AUDIT_PUBLISHED_PREFIX = "AUDITPUB#"
 
 
-def audit_published(audit_id: str) -> dict:
+def audit_published(audit_id: str) -> Key:
     return key(f"{AUDIT_PUBLISHED_PREFIX}{audit_id}", "PUBLISHED")
 
 
@@ -87,7 +94,7 @@ def audit_published(audit_id: str) -> dict:
 IDEMPOTENCY_PREFIX = "IDEMPOTENCY#"
 
 
-def idempotency_record(idempotency_key: str) -> dict:
+def idempotency_record(idempotency_key: str) -> Key:
     return key(f"{IDEMPOTENCY_PREFIX}{idempotency_key}", "IDEMPOTENCY")
 
 
@@ -116,16 +123,16 @@ def spend_order(team_id: str, spend: float | None) -> str:
     return f"{struct.pack('>d', float(spend or 0.0) + 0.0).hex()}#{team_id}"
 
 
-def alias_index(team_id: str, team_alias: str | None) -> dict:
+def alias_index(team_id: str, team_alias: str | None) -> Attributes:
     return {"GSI3PK": ALL_TEAMS, "GSI3SK": alias_order(team_id, team_alias),
             "alias_lower": team_alias.lower() if team_alias else None}
 
 
-def spend_index(team_id: str, spend: float | None) -> dict:
+def spend_index(team_id: str, spend: float | None) -> Attributes:
     return {"GSI6PK": ALL_TEAMS, "GSI6SK": spend_order(team_id, spend)}
 
 
-def team_index(team: dict) -> dict:
+def team_index(team: Attributes) -> Attributes:
     """All index attributes of a team item: its place in the three orders and in TEAMDATA."""
     team_id = team["team_id"]
     return alias_index(team_id, team.get("team_alias")) | spend_index(
@@ -138,12 +145,12 @@ def team_data_prefix(team_id: str) -> str:
     return f"{team_id}#"
 
 
-def member_index(team_id: str, user_id: str) -> dict:
+def member_index(team_id: str, user_id: str) -> Attributes:
     return {"GSI1PK": f"USER#{user_id}", "GSI1SK": f"{TEAM_LINK_PREFIX}{team_id}",
             "GSI7PK": TEAM_DATA, "GSI7SK": f"{team_id}#M#{user_id}"}
 
 
-def user_index(user_id: str, user_email: str | None) -> dict:
+def user_index(user_id: str, user_email: str | None) -> Attributes:
     if not user_email:
         return {}
     return {"GSI2PK": email_partition(user_email), "GSI2SK": f"USER#{user_id}"}
@@ -153,8 +160,8 @@ def email_partition(user_email: str) -> str:
     return f"EMAIL#{user_email.lower()}"
 
 
-def key_index(token: str, user_id: str | None, team_id: str | None) -> dict:
-    attrs = {}
+def key_index(token: str, user_id: str | None, team_id: str | None) -> Attributes:
+    attrs: Attributes = {}
     if user_id:
         attrs |= {"GSI1PK": f"USER#{user_id}", "GSI1SK": f"KEY#{token}"}
     if team_id:
@@ -175,7 +182,7 @@ def reset_shard(shard: int) -> str:
     return f"RESET#{shard}"
 
 
-def reset_index(key: dict, budget_reset_at: str | None) -> dict:
+def reset_index(key: Attributes, budget_reset_at: str | None) -> Attributes:
     """The sparse, sharded index of budgets due (read by the reset job). The shard comes from
     the whole key, so the member budgets of one team spread like everything else."""
     if not budget_reset_at:
@@ -185,3 +192,35 @@ def reset_index(key: dict, budget_reset_at: str | None) -> dict:
 
 
 INDEX_ATTRIBUTES = tuple(f"GSI{n}{part}" for n in range(1, 11) for part in ("PK", "SK"))
+
+
+def of_ref(ref: Ref) -> Key:
+    if isinstance(ref, TeamRef):
+        return team(ref.team_id)
+    if isinstance(ref, MemberRef):
+        return member(ref.team_id, ref.user_id)
+    if isinstance(ref, UserRef):
+        return user(ref.user_id)
+    return api_key(ref.token)
+
+
+def ref_of(item: Attributes) -> Ref | None:
+    """The entity an item read from the table is (None: not one of the four)."""
+    entity = item.get("entity")
+    if entity == "team":
+        return TeamRef(item["team_id"])
+    if entity == "member":
+        return MemberRef(item["team_id"], item["user_id"])
+    if entity == "user":
+        return UserRef(item["user_id"])
+    if entity == "key":
+        return KeyRef(item["token"])
+    return None
+
+
+KEY_ATTRIBUTES = frozenset({"PK", "SK", *INDEX_ATTRIBUTES, "alias_lower"})
+
+
+def without_keys(item: Attributes) -> Attributes:
+    """An item as the domain sees it: its fields, none of the table's key attributes."""
+    return {k: v for k, v in item.items() if k not in KEY_ATTRIBUTES}

@@ -1,0 +1,40 @@
+"""Who calls: a key's identity (user, role, team), and who a change is recorded as made by."""
+
+import hashlib
+from dataclasses import dataclass
+
+DEFAULT_USER_ID = "default_user_id"
+PROXY_ADMIN = "proxy_admin"
+PROXY_ADMIN_VIEWER = "proxy_admin_viewer"
+INTERNAL_USER = "internal_user"
+INTERNAL_USER_VIEWER = "internal_user_viewer"
+
+
+def token_of(raw_key: str) -> str:
+    """The stored identity of a key: sha256 of the whole string, lowercase hex."""
+    return hashlib.sha256(raw_key.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Caller:
+    token: str
+    user_id: str | None
+    role: str | None
+    team_id: str | None = None
+    is_master: bool = False
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == PROXY_ADMIN
+
+    @property
+    def reads_everything(self) -> bool:
+        return self.role in (PROXY_ADMIN, PROXY_ADMIN_VIEWER)
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who makes a change, as the audit records it."""
+
+    caller: Caller
+    changed_by: str | None

@@ -1,0 +1,218 @@
+"""The list routes: GET /v2/team/list (pages), GET /team/filter/ui (search, newest first) and
+GET /team/list (everything, with memberships and keys).
+
+Two ways to a page:
+- every team (admins and viewers, no narrowing to some teams): the team order of the requested
+  sort, from the cursor, one page (+1 to know if there is more); the total is the team counter,
+  or a count of the order when filtered;
+- some teams (a caller's own, a user's, one team_id): their team items in one batch read,
+  sorted, filtered and cut in memory with the same sort keys and the same cursor.
+List pages show each team's members from its roster (see TeamStore).
+"""
+
+import bisect
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from teamledger import cursors
+from teamledger.domain.callers import Actor, Caller
+from teamledger.domain.policy import Action, authorize, check_gate, may_list_teams_of
+from teamledger.domain.views import listed_key, membership, to_team
+from teamledger.errors import BadRequest, Unauthorized
+from teamledger.http.models import ListedTeam, Team, TeamPage
+from teamledger.store import stores
+from teamledger.store.team_orders import TeamMatch, is_sort_key, sort_key
+from teamledger.store.teams import TeamView
+
+Item = dict[str, Any]
+DEFAULT_ORGANIZATION = "default_organization"  # LiteLLM's name for "no organization"
+MAX_CURSOR = cursors.MAX_CURSOR
+SORTS = ("created_at", "team_alias", "spend")
+
+
+@dataclass(frozen=True)
+class TeamFilter:
+    team_id: str | None = None
+    organization_id: str | None = None
+    team_alias: str | None = None  # partial, case-insensitive
+
+    def matches(self, team: Item) -> bool:
+        if team.get("status") != "active":
+            return False
+        if self.team_id is not None and team["team_id"] != self.team_id:
+            return False
+        if self.organization_id is not None:
+            wanted = None if self.organization_id == DEFAULT_ORGANIZATION else \
+                self.organization_id
+            if team.get("organization_id") != wanted:
+                return False
+        return not self.team_alias or \
+            self.team_alias.lower() in (team.get("team_alias") or "").lower()
+
+    @property
+    def narrows(self) -> bool:
+        return self.organization_id is not None or bool(self.team_alias)
+
+    def match(self) -> TeamMatch:
+        """The same test as the team orders apply it (team_id is never asked there)."""
+        no_organization = self.organization_id == DEFAULT_ORGANIZATION
+        return TeamMatch(organization_id=None if no_organization else self.organization_id,
+                         no_organization=no_organization, alias_contains=self.team_alias)
+
+
+@dataclass(frozen=True)
+class Order:
+    sort_by: str = "created_at"
+    descending: bool = False
+
+    def key(self, team: Item) -> str:
+        return sort_key(self.sort_by, team)
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """Where the next page starts: after the team with sort key `after` in this order."""
+
+    order: Order
+    after: str
+    team_id: str
+    page: int
+
+    def encode(self) -> str:
+        return cursors.encode([1, self.order.sort_by, self.order.descending, self.after,
+                               self.team_id, self.page])
+
+    @classmethod
+    def decode(cls, text: str) -> "Cursor":
+        values = cursors.decode(text)
+        if values is None or len(values) != 6:
+            raise BadRequest("cursor is not a next_cursor this service returned")
+        version, sort_by, descending, after, team_id, page = values
+        if not (version == 1 and sort_by in SORTS and isinstance(descending, bool)
+                and isinstance(after, str) and isinstance(team_id, str)
+                and 0 < len(team_id) <= 256 and is_sort_key(sort_by, after, team_id)
+                and type(page) is int and 1 < page < 10**9):
+            raise BadRequest("cursor is not a next_cursor this service returned")
+        return cls(Order(sort_by, descending), after, team_id, page)
+
+
+# --- /v2/team/list -----------------------------------------------------------------------
+
+def list_teams_page(actor: Actor, *, user_id: str | None, team_filter: TeamFilter,
+                    order: Order, page: int, page_size: int, cursor: str | None,
+                    explicit_order: bool) -> TeamPage:
+    caller = actor.caller
+    check_gate(caller, Action.TEAMS_LIST)  # then _scope: all teams, or only the caller's
+    position = Cursor.decode(cursor) if cursor else None
+    if position:
+        if explicit_order and position.order != order:
+            raise BadRequest("cursor belongs to another sort_by/sort_order; "
+                             "send the same ones as for the page it came from")
+        order, page = position.order, position.page
+    scope = _scope(caller, user_id, team_filter.team_id)
+    if scope is None:
+        rows, more = _order_page(order, team_filter, page, page_size, position)
+        total = stores().orders.count(order.sort_by, team_filter.match()) \
+            if team_filter.narrows else stores().teams.total()
+    else:
+        ordered = _ordered(scope, team_filter, order)
+        rows, more = _memory_page(ordered, order, page, page_size, position)
+        total = len(ordered)
+    next_cursor = None
+    if more and rows:
+        last = rows[-1].team
+        next_cursor = Cursor(order, order.key(last), last["team_id"], page + 1).encode()
+    return TeamPage(teams=[to_team(r) for r in rows], total=total, page=page,
+                    page_size=page_size, total_pages=math.ceil(total / page_size),
+                    next_cursor=next_cursor)
+
+
+def _scope(caller: Caller, user_id: str | None, team_id: str | None) -> list[str] | None:
+    """The team ids the page is drawn from, or None for every team (the order's path)."""
+    team_ids_of = stores().members.team_ids_of
+    scope: list[str] | None
+    if caller.reads_everything:
+        scope = team_ids_of(user_id) if user_id else None
+    else:
+        # Own teams only; a user_id narrows them to the ones shared with that user.
+        scope = team_ids_of(caller.user_id) if caller.user_id else \
+            [caller.team_id] if caller.team_id else []
+        if user_id and user_id != caller.user_id:
+            theirs = set(team_ids_of(user_id))
+            scope = [t for t in scope if t in theirs]
+    if team_id is not None:
+        scope = [team_id] if scope is None or team_id in scope else []
+    return scope
+
+
+def _ordered(team_ids: list[str], team_filter: TeamFilter, order: Order) -> list[TeamView]:
+    views = stores().teams.listed(team_ids) if team_ids else []
+    return sorted((v for v in views if team_filter.matches(v.team)),
+                  key=lambda v: order.key(v.team), reverse=order.descending)
+
+
+def _memory_page(ordered: list[TeamView], order: Order, page: int, page_size: int,
+                 position: Cursor | None) -> tuple[list[TeamView], bool]:
+    if position:
+        keys = [order.key(v.team) for v in ordered]
+        if order.descending:  # bisect wants ascending: search the negated order
+            start = len(keys) - bisect.bisect_left(keys[::-1], position.after)
+        else:
+            start = bisect.bisect_right(keys, position.after)
+    else:
+        start = (page - 1) * page_size
+    return ordered[start:start + page_size], start + page_size < len(ordered)
+
+
+def _order_page(order: Order, team_filter: TeamFilter, page: int, page_size: int,
+                position: Cursor | None) -> tuple[list[TeamView], bool]:
+    """One page of the team order: from the cursor, or after skipping the pages before `page`
+    (which costs those pages: a cursor is the O(page) way)."""
+    skip = 0 if position else (page - 1) * page_size
+    after = (position.after, position.team_id) if position else None
+    teams = stores().orders.teams(order.sort_by, order.descending, team_filter.match(), after,
+                                  skip + page_size + 1)
+    rows = [view for n, view in enumerate(teams) if n >= skip]
+    return rows[:page_size], len(rows) > page_size
+
+
+# --- /team/filter/ui ---------------------------------------------------------------------
+
+def search_teams(actor: Actor, *, team_filter: TeamFilter, page: int,
+                 page_size: int) -> list[Team]:
+    """Admins' and viewers' search: alias partial and case-insensitive, newest first."""
+    authorize(actor.caller, Action.TEAMS_SEARCH)
+    order = Order("created_at", descending=True)
+    if team_filter.team_id is not None:
+        rows, _ = _memory_page(_ordered([team_filter.team_id], team_filter, order), order,
+                               page, page_size, None)
+    else:
+        rows, _ = _order_page(order, team_filter, page, page_size, None)
+    return [to_team(r) for r in rows]
+
+
+# --- /team/list --------------------------------------------------------------------------
+
+def list_teams(actor: Actor, user_id: str | None, organization_id: str | None) -> list[ListedTeam]:
+    """Every team (or a user's) with all memberships and keys, sorted by alias: the whole
+    table's teams in as many requests as their data fills 1 MB pages, a user's teams in one
+    request each."""
+    caller = actor.caller
+    if not may_list_teams_of(caller, user_id):
+        raise Unauthorized("Only admins may list all teams; pass your own user_id to list yours")
+    team_ids = stores().members.team_ids_of(user_id) if user_id else None
+    groups: dict[str, dict[str, Any]] = {}
+    for item in stores().orders.grouped(team_ids):
+        group = groups.setdefault(item["team_id"], {"team": None, "member": [], "key": []})
+        if item.get("entity") == "team":
+            group["team"] = item
+        elif item.get("entity") in ("member", "key"):
+            group[item["entity"]].append(item)
+    wanted = TeamFilter(organization_id=organization_id)
+    listed = [ListedTeam(**to_team(TeamView(g["team"], g["member"])).model_dump(),
+                         keys=[listed_key(k) for k in g["key"]],
+                         team_memberships=[membership(m) for m in g["member"]])
+              for g in groups.values() if g["team"] is not None and wanted.matches(g["team"])]
+    return sorted(listed, key=lambda t: ((t.team_alias or "").lower(), t.team_id))
+

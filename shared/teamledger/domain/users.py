@@ -1,0 +1,64 @@
+"""The user routes: /user/new (a user, their first key, their teams) and /user/info."""
+
+import uuid
+
+from teamledger.domain import audit, directory, keys, limits
+from teamledger.domain.callers import Actor
+from teamledger.domain.memberships import add_member, member_values
+from teamledger.domain.policy import Action, Relation, authorize, check_gate
+from teamledger.domain.views import listed_key, to_team, user_public
+from teamledger.errors import BadRequest, NotFound
+from teamledger.http.models import NewUser, User, UserInfo, UserNewRequest
+from teamledger.store import stores
+from teamledger.store.refs import TeamRef
+from teamledger.timestamps import to_iso, utcnow
+
+
+def create_user(actor: Actor, request: UserNewRequest) -> NewUser:
+    authorize(actor.caller, Action.USER_CREATE)
+    limits.check_numbers(request)
+    period = limits.parse_duration(request.budget_duration)
+    user_id = request.user_id or str(uuid.uuid4())
+    now = utcnow()
+    stamp = to_iso(now)
+    reset_at = to_iso(period.first_reset(now)) if period else None
+    user = directory.user_values(
+        user_id, user_email=request.user_email, user_role=request.user_role, now=stamp,
+        max_budget=request.max_budget, models=request.models, metadata=request.metadata,
+        budget_duration=request.budget_duration, budget_reset_at=reset_at,
+        budget_anchor=reset_at)
+    tx = stores().transaction()
+    stores().users.put_new(tx, user, refusal=BadRequest(f"User {user_id} already exists"))
+    audit.record(tx, actor, audit.CREATED, audit.USER_TABLE, user_id, None,
+                 user_public(user))
+    team_ids = list(dict.fromkeys(request.teams or []))
+    found = stores().items.read(TeamRef(t) for t in team_ids)
+    for order, team_id in enumerate(team_ids):
+        member = member_values(team_id, user_id, user.get("user_email"), "user", stamp, order)
+        # A team that is not found (or not active) refuses the roster update.
+        stores().teams.add_to_roster(tx, found.get(TeamRef(team_id)) or {"team_id": team_id},
+                                     [member], refusal=NotFound(f"Team {team_id} not found"))
+        add_member(tx, actor, member)
+    raw_key, key = keys.new_key(user_id=user_id, team_id=None, user_role=request.user_role,
+                                now=stamp)
+    keys.create_key(tx, actor, key)
+    tx.commit()
+    return NewUser(**user_public(user), teams=request.teams or [], key=raw_key)
+
+
+def user_info(actor: Actor, user_id: str | None) -> UserInfo:
+    caller = actor.caller
+    check_gate(caller, Action.USER_READ)
+    user_id = user_id or caller.user_id
+    if not user_id:
+        raise BadRequest("Pass a user_id")
+    item = stores().users.get(user_id)
+    relations = {Relation.SELF} if user_id == caller.user_id else set()
+    authorize(caller, Action.USER_READ, exists=item is not None, what=f"User {user_id}",
+              relations=relations)
+    assert item is not None  # authorize refused an unknown user
+    team_ids, key_items = stores().users.links(user_id)
+    teams = [to_team(v) for v in stores().teams.listed(team_ids)]
+    user = User(**user_public(item), teams=[t.team_id for t in teams])
+    return UserInfo(user_id=user_id, user_info=user, keys=[listed_key(k) for k in key_items],
+                    teams=teams)

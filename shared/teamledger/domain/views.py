@@ -1,0 +1,52 @@
+"""How stored entities look in answers: Team, TeamMembership, Key and User as the wire
+models define them."""
+
+from typing import Any
+
+from teamledger.http.models import BudgetTable, Key, MemberOut, Team, TeamMembership
+from teamledger.store.teams import TeamView
+
+Item = dict[str, Any]
+TEAM_FIELDS = tuple(f for f in Team.model_fields
+                    if f not in ("admins", "members", "members_with_roles", "litellm_model_table"))
+BUDGET_FIELDS = tuple(BudgetTable.model_fields)
+KEY_FIELDS = tuple(Key.model_fields)
+USER_FIELDS = ("user_id", "user_email", "user_role", "max_budget", "spend", "budget_duration",
+               "budget_reset_at", "models", "metadata", "created_at")
+
+
+def team_public(item: Item) -> Item:
+    values = {k: item.get(k) for k in TEAM_FIELDS}
+    values["litellm_model_table"] = item.get("litellm_model_table")
+    return values
+
+
+def member_public(item: Item) -> Item:
+    return {"user_id": item["user_id"], "user_email": item.get("user_email"),
+            "role": item["role"]}
+
+
+def user_public(item: Item) -> Item:
+    return {k: item.get(k) for k in USER_FIELDS}
+
+
+def membership(item: Item) -> TeamMembership:
+    budget = None
+    if item.get("budget_id"):
+        budget = BudgetTable(**{k: item.get(k) for k in BUDGET_FIELDS})
+    return TeamMembership(user_id=item["user_id"], team_id=item["team_id"],
+                          budget_id=item.get("budget_id"), spend=item.get("spend") or 0.0,
+                          litellm_budget_table=budget)
+
+
+def to_team(view: TeamView) -> Team:
+    """Members in the order they joined (a roster's are in that order already)."""
+    members = sorted(view.members, key=lambda m: (m.get("joined_at", ""), m.get("join_order", 0)))
+    return Team(**{k: v for k, v in team_public(view.team).items() if v is not None},
+                admins=[m["user_id"] for m in members if m["role"] == "admin"],
+                members=[m["user_id"] for m in members],
+                members_with_roles=[MemberOut(**member_public(m)) for m in members])
+
+
+def listed_key(item: Item) -> Key:
+    return Key(**{k: item.get(k) for k in KEY_FIELDS if item.get(k) is not None})

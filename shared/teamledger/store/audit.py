@@ -1,0 +1,123 @@
+"""AuditStore: AuditLog items, written inside the transaction of the change they describe,
+read newest first by a key (never a scan), and the publisher's markers of what reached the
+Kinesis stream.
+
+Reads: `object_id` its own partition (a consistent Query: a change shows as soon as its
+request returned), else `changed_by` GSI9, else `table_name` GSI10, else GSI8 (every record).
+All sort keys are the record's `<updated_at>#<id>`, so `start`/`end` are a key range on each
+of them; the filters the chosen key does not cover are a FilterExpression.
+"""
+
+from dataclasses import dataclass
+
+from teamledger import cursors
+from teamledger.errors import BadRequest
+from teamledger.store import keys, table
+from teamledger.store.marshal import Item
+from teamledger.store.table import Transaction
+
+CHUNK = 100  # records a filtered Query evaluates per request
+NOT_A_CURSOR = "cursor is not a next_cursor of this query"
+
+
+@dataclass(frozen=True)
+class AuditQuery:
+    """Which records: every field is an equality filter; `start`/`end` are ISO-8601 UTC
+    timestamps, both included."""
+
+    object_id: str | None = None
+    table_name: str | None = None
+    action: str | None = None
+    changed_by: str | None = None
+    start: str | None = None
+    end: str | None = None
+    limit: int = 50
+
+    @property
+    def index(self) -> str | None:
+        if self.object_id is not None:
+            return None
+        return keys.AUDIT_INDEXES["changed_by" if self.changed_by is not None else
+                                  "table_name" if self.table_name is not None else None]
+
+    @property
+    def partition(self) -> str:
+        if self.object_id is not None:
+            return keys.audit_partition(self.object_id)
+        if self.changed_by is not None:
+            return keys.audit_changer_partition(self.changed_by)
+        if self.table_name is not None:
+            return keys.audit_table_partition(self.table_name)
+        return keys.AUDIT_LOG
+
+    def key_range(self) -> tuple[str, str] | None:
+        """Sort keys from `start` to `end`, both included ('~' sorts after every id)."""
+        if self.start is None and self.end is None:
+            return None
+        return self.start or "0", f"{self.end}#~" if self.end else "~"
+
+    def rest(self) -> table.Filter | None:
+        """The filters the partition does not already apply."""
+        wanted = {"table_name": self.table_name, "action": self.action,
+                  "changed_by": self.changed_by}
+        if self.object_id is None:
+            wanted.pop("changed_by" if self.changed_by is not None else "table_name")
+        wanted = {k: v for k, v in wanted.items() if v is not None}
+        if not wanted:
+            return None
+        return table.Filter(" AND ".join(f"#{k} = :{k}" for k in wanted),
+                            {f"#{k}": k for k in wanted}, {f":{k}": v for k, v in wanted.items()})
+
+    def start_key(self, cursor: str) -> Item:
+        values = cursors.decode(cursor)
+        if not (values and len(values) == 4 and values[0] == 1
+                and values[1] == (self.index or "object")
+                and all(isinstance(v, str) and 0 < len(v.encode()) <= 1024 for v in values[2:])
+                and values[2].startswith(keys.audit_partition(""))):
+            raise BadRequest(NOT_A_CURSOR)
+        _, _, pk, sk = values
+        key: Item = keys.key(pk, sk)
+        if self.index is None:
+            if pk != self.partition:
+                raise BadRequest(NOT_A_CURSOR)
+            return key
+        return key | {f"{self.index}PK": self.partition, f"{self.index}SK": sk}
+
+    def cursor_after(self, item: Item) -> str:
+        return cursors.encode([1, self.index or "object", item["PK"], item["SK"]])
+
+
+class AuditStore:
+    def record(self, tx: Transaction, log: Item) -> None:
+        """Put one AuditLog (its fields, plus `ttl`) in the change's own transaction."""
+        key = keys.audit(log["object_id"], log["updated_at"], log["id"])
+        tx.put(key | keys.audit_index(log.get("changed_by"), log["table_name"], key["SK"]) |
+               {"entity": "audit"} | log)
+
+    def page(self, query: AuditQuery, cursor: str | None) -> tuple[list[Item], str | None]:
+        """Up to `query.limit` records newest first, and the cursor of the next page."""
+        start_key = query.start_key(cursor) if cursor else None
+        reader = table.Query(query.partition, index=query.index, consistent=query.index is None,
+                             forward=False, where=query.rest(), sk_between=query.key_range())
+        found: list[Item] = []
+        while len(found) <= query.limit:
+            wanted = query.limit + 1 - len(found)
+            items, start_key = reader.page(wanted if reader.where is None else max(CHUNK, wanted),
+                                           start_key)
+            found += items
+            if not start_key:
+                break
+        page = found[:query.limit]
+        next_cursor = query.cursor_after(page[-1]) if len(found) > query.limit else None
+        return [keys.without_keys(i) for i in page], next_cursor
+
+    def published(self, audit_ids: set[str]) -> set[str]:
+        """Which of these records the publisher has put on the stream already."""
+        if not audit_ids:
+            return set()
+        markers = table.batch_get([keys.audit_published(i) for i in audit_ids])
+        return {marker["id"] for marker in markers}
+
+    def mark_published(self, audit_id: str, expires: int) -> bool:
+        return table.put_new(keys.audit_published(audit_id) | {
+            "entity": "audit_published", "id": audit_id, "ttl": expires})

@@ -1,0 +1,267 @@
+"""The single table, one request at a time: reads, queries, conditional writes and the
+transaction that carries one request's changes. Only the stores in this package call it.
+"""
+
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from teamledger.errors import Busy, ServiceError, TransactionCancelled
+from teamledger.store.client import call, error_code, table_name
+from teamledger.store.marshal import Item, from_item, to_item
+
+Key = dict[str, str]
+
+
+# --- reads -------------------------------------------------------------------------------
+
+def get(key: Key, *, consistent: bool = True, attributes: tuple[str, ...] = ()) -> Item | None:
+    request: dict[str, Any] = {"TableName": table_name(), "Key": to_item(key),
+                               "ConsistentRead": consistent}
+    if attributes:
+        request["ProjectionExpression"] = ", ".join(f"#a{i}" for i in range(len(attributes)))
+        request["ExpressionAttributeNames"] = {f"#a{i}": a for i, a in enumerate(attributes)}
+    item = call("get_item", request).get("Item")
+    return from_item(item) if item else None
+
+
+def batch_get(keys: list[Key], *, consistent: bool = True) -> list[Item]:
+    """All items that exist among `keys` (any order); unprocessed keys are retried."""
+    found: list[Item] = []
+    unique = list({(k["PK"], k["SK"]): k for k in keys}.values())
+    for start in range(0, len(unique), 100):
+        pending: dict[str, Any] = {table_name(): {
+            "Keys": [to_item(k) for k in unique[start:start + 100]], "ConsistentRead": consistent}}
+        for _ in range(8):
+            response = call("batch_get_item", {"RequestItems": pending})
+            found += [from_item(i) for i in response.get("Responses", {}).get(table_name(), [])]
+            pending = response.get("UnprocessedKeys") or {}
+            if not pending:
+                break
+        else:
+            raise Busy("The table is busy; please retry")
+    return found
+
+
+@dataclass(frozen=True)
+class Filter:
+    """A FilterExpression with its names and (plain Python) values."""
+
+    expression: str
+    names: dict[str, str] = field(default_factory=dict)
+    values: Item = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Query:
+    """One Query of the base table (index None) or of a GSI, by partition key value."""
+
+    partition: str
+    index: str | None = None
+    sk_prefix: str | None = None
+    sk_between: tuple[str, str] | None = None
+    consistent: bool = False
+    forward: bool = True
+    where: Filter | None = None
+
+    def request(self, limit: int | None, start_key: Item | None) -> dict[str, Any]:
+        pk_name, sk_name = (f"{self.index}PK", f"{self.index}SK") if self.index else ("PK", "SK")
+        condition = "#pk = :pk"
+        names = {"#pk": pk_name}
+        values: dict[str, Any] = {":pk": {"S": self.partition}}
+        if self.sk_prefix is not None:
+            condition += " AND begins_with(#sk, :sk)"
+            names["#sk"] = sk_name
+            values[":sk"] = {"S": self.sk_prefix}
+        if self.sk_between is not None:
+            condition += " AND #sk BETWEEN :low AND :high"
+            names["#sk"] = sk_name
+            values |= {":low": {"S": self.sk_between[0]}, ":high": {"S": self.sk_between[1]}}
+        request: dict[str, Any] = {"TableName": table_name(), "KeyConditionExpression": condition,
+                                   "ScanIndexForward": self.forward}
+        if self.where is not None:
+            names |= self.where.names
+            values |= to_item(self.where.values)
+            request["FilterExpression"] = self.where.expression
+        request |= {"ExpressionAttributeNames": names, "ExpressionAttributeValues": values}
+        if self.index:
+            request["IndexName"] = self.index
+        else:
+            request["ConsistentRead"] = self.consistent
+        if limit:
+            request["Limit"] = limit
+        if start_key:
+            request["ExclusiveStartKey"] = to_item(start_key)
+        return request
+
+    def page(self, limit: int | None = None,
+             start_key: Item | None = None) -> tuple[list[Item], Item | None]:
+        """One page: (items, last_evaluated_key); keys are plain dicts of key attributes."""
+        response = call("query", self.request(limit, start_key))
+        last = response.get("LastEvaluatedKey")
+        return [from_item(i) for i in response.get("Items", [])], from_item(last) if last else None
+
+    def all(self) -> Iterator[Item]:
+        start_key = None
+        while True:
+            items, start_key = self.page(start_key=start_key)
+            yield from items
+            if not start_key:
+                return
+
+    def count(self) -> int:
+        """How many items match (Select=COUNT, every page)."""
+        total, start_key = 0, None
+        while True:
+            response = call("query", self.request(None, start_key) | {"Select": "COUNT"})
+            total += response.get("Count", 0)
+            start_key = response.get("LastEvaluatedKey")
+            if not start_key:
+                return total
+            start_key = from_item(start_key)
+
+
+# --- writes ------------------------------------------------------------------------------
+
+def put_new(item: Item) -> bool:
+    """Put `item` unless an item with its key exists; returns whether it was written."""
+    return _conditional("put_item", {"TableName": table_name(), "Item": to_item(item),
+                                     "ConditionExpression": "attribute_not_exists(PK)"})
+
+
+def update_if(key: Key, changes: Item, condition: str, values: Item | None = None,
+              names: dict[str, str] | None = None) -> bool:
+    """One conditional UpdateItem (SET/REMOVE `changes`) outside any transaction; returns
+    whether it was written."""
+    expression, change_names, change_values = update_expression(changes)
+    request: dict[str, Any] = {
+        "TableName": table_name(), "Key": to_item(key), "UpdateExpression": expression,
+        "ConditionExpression": condition,
+        "ExpressionAttributeNames": change_names | (names or {})}
+    if change_values or values:
+        request["ExpressionAttributeValues"] = to_item(change_values | (values or {}))
+    return _conditional("update_item", request)
+
+
+def _conditional(operation: str, request: dict[str, Any]) -> bool:
+    try:
+        call(operation, request)
+    except ClientError as error:
+        if error_code(error) == "ConditionalCheckFailedException":
+            return False
+        raise
+    return True
+
+
+class Transaction:
+    """The writes of one request, committed together by one TransactWriteItems.
+
+    A write may name the error that its failed condition means to the client (`refusal`):
+    commit raises the first such error among the writes that failed, else
+    TransactionCancelled (a lost race, for `retry.retry` to run again)."""
+
+    def __init__(self) -> None:
+        self.items: list[dict[str, Any]] = []
+        self._refusals: dict[int, ServiceError] = {}
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def put(self, item: Item, condition: str | None = None, values: Item | None = None,
+            refusal: ServiceError | None = None) -> int:
+        return self._add("Put", {"Item": to_item(item)}, condition, values, None, refusal)
+
+    def update(self, key: Key, changes: Item, condition: str | None = None,
+               values: Item | None = None, names: dict[str, str] | None = None,
+               refusal: ServiceError | None = None) -> int:
+        """SET/REMOVE `changes` (None removes an attribute)."""
+        expression, change_names, change_values = update_expression(changes)
+        return self._add("Update", {"Key": to_item(key), "UpdateExpression": expression},
+                         condition, change_values | (values or {}),
+                         change_names | (names or {}), refusal)
+
+    def add(self, key: Key, counters: Item, condition: str | None = None,
+            values: Item | None = None, names: dict[str, str] | None = None,
+            refusal: ServiceError | None = None) -> int:
+        """ADD to number attributes: no read-modify-write, so concurrent adds never collide."""
+        expression = "ADD " + ", ".join(f"#c{i} :c{i}" for i in range(len(counters)))
+        return self.update_raw(
+            key, expression, condition=condition, refusal=refusal,
+            values={f":c{i}": v for i, v in enumerate(counters.values())} | (values or {}),
+            names={f"#c{i}": n for i, n in enumerate(counters)} | (names or {}))
+
+    def update_raw(self, key: Key, expression: str, *, condition: str | None = None,
+                   values: Item | None = None, names: dict[str, str] | None = None,
+                   refusal: ServiceError | None = None) -> int:
+        """An UpdateExpression as written (map paths, which `update` cannot say)."""
+        return self._add("Update", {"Key": to_item(key), "UpdateExpression": expression},
+                         condition, values, names, refusal)
+
+    def delete(self, key: Key, condition: str | None = None, values: Item | None = None,
+               names: dict[str, str] | None = None, refusal: ServiceError | None = None) -> int:
+        return self._add("Delete", {"Key": to_item(key)}, condition, values, names, refusal)
+
+    def check(self, key: Key, condition: str, values: Item | None = None,
+              names: dict[str, str] | None = None, refusal: ServiceError | None = None) -> int:
+        return self._add("ConditionCheck", {"Key": to_item(key)}, condition, values, names,
+                         refusal)
+
+    def _add(self, kind: str, body: dict[str, Any], condition: str | None,
+             values: Item | None, names: dict[str, str] | None,
+             refusal: ServiceError | None) -> int:
+        body["TableName"] = table_name()
+        if condition:
+            body["ConditionExpression"] = condition
+        if values:
+            body["ExpressionAttributeValues"] = to_item(values)
+        if names:
+            body["ExpressionAttributeNames"] = names
+        self.items.append({kind: body})
+        if refusal is not None:
+            self._refusals[len(self.items) - 1] = refusal
+        return len(self.items) - 1
+
+    def commit(self) -> None:
+        if not self.items:
+            return
+        # The token makes botocore's own retries (after a timeout, say) idempotent: a commit
+        # that landed is not applied again, nor reported as a failed condition.
+        request = {"TransactItems": self.items, "ClientRequestToken": str(uuid.uuid4())}
+        try:
+            call("transact_write_items", request)
+        except ClientError as error:
+            code = error_code(error)
+            if code == "TransactionCanceledException":
+                reasons = error.response.get("CancellationReasons") or []
+                cancelled = TransactionCancelled([r.get("Code", "None") for r in reasons])
+            elif code == "TransactionConflictException":
+                cancelled = TransactionCancelled(["TransactionConflict"])
+            else:
+                raise
+            raise self.refusal(cancelled) from error
+
+    def refusal(self, cancelled: TransactionCancelled) -> Exception:
+        """What a cancellation means: the first named refusal that failed, else itself."""
+        for index in sorted(self._refusals):
+            if cancelled.failed_at(index):
+                return self._refusals[index]
+        return cancelled
+
+
+def update_expression(changes: Item) -> tuple[str, dict[str, str], Item]:
+    """SET the given attributes; None removes one (index keys cannot hold NULL)."""
+    sets, removes, names, values = [], [], {}, {}
+    for i, (name, value) in enumerate(changes.items()):
+        names[f"#f{i}"] = name
+        if value is None:
+            removes.append(f"#f{i}")
+        else:
+            sets.append(f"#f{i} = :f{i}")
+            values[f":f{i}"] = value
+    expression = " ".join(part for part in (
+        "SET " + ", ".join(sets) if sets else "",
+        "REMOVE " + ", ".join(removes) if removes else "") if part)
+    return expression, names, values

@@ -1,0 +1,30 @@
+"""UserStore: user rows, found by id or by email (GSI2), and what links to a user (GSI1:
+their memberships and keys)."""
+
+from teamledger.errors import ServiceError
+from teamledger.store import keys, table
+from teamledger.store.marshal import Item
+from teamledger.store.table import Transaction
+
+
+class UserStore:
+    def get(self, user_id: str) -> Item | None:
+        item = table.get(keys.user(user_id))
+        return keys.without_keys(item) if item else None
+
+    def find_by_email(self, user_email: str, limit: int = 2) -> list[Item]:
+        items, _ = table.Query(keys.email_partition(user_email), index="GSI2").page(limit)
+        return [keys.without_keys(i) for i in items]
+
+    def put_new(self, tx: Transaction, user: Item, refusal: ServiceError | None = None) -> None:
+        key = keys.user(user["user_id"])
+        tx.put(key | keys.user_index(user["user_id"], user.get("user_email")) |
+               keys.reset_index(key, user.get("budget_reset_at")) | user | {"entity": "user"},
+               condition="attribute_not_exists(PK)", refusal=refusal)
+
+    def links(self, user_id: str) -> tuple[list[str], list[Item]]:
+        """The user's team ids and keys, in one Query of GSI1."""
+        linked = [keys.without_keys(i)
+                  for i in table.Query(keys.user_partition(user_id), index="GSI1").all()]
+        return ([i["team_id"] for i in linked if i.get("entity") == "member"],
+                [i for i in linked if i.get("entity") == "key"])
