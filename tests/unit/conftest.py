@@ -1,0 +1,57 @@
+"""Unit fixtures: the domain against in-memory fakes of the stores, on a clock the test sets."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from teamledger import store, timestamps
+from teamledger.config import settings
+from teamledger.domain.callers import Actor, Caller
+
+from tests.unit.fakes import FakeStores
+
+START = datetime(2026, 1, 31, 12, 0, tzinfo=UTC)
+
+
+class Clock:
+    """The time the domain reads (`timestamps.utcnow`), moved by the test."""
+
+    def __init__(self, now: datetime):
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> datetime:
+        self.now += timedelta(**delta)
+        return self.now
+
+
+@pytest.fixture
+def clock():
+    clock = Clock(START)
+    timestamps.use_clock(clock)
+    yield clock
+    timestamps.use_clock(None)
+
+
+@pytest.fixture
+def fake(monkeypatch, clock) -> FakeStores:
+    """The fakes installed as the domain's stores; settings without a table of their own."""
+    monkeypatch.setenv("TABLE_NAME", "unit")
+    monkeypatch.setenv("AVAILABLE_TEAMS", "open-team")
+    settings.cache_clear()
+    fakes = FakeStores()
+    previous = store.use(fakes)
+    yield fakes
+    store.use(previous)
+    settings.cache_clear()
+
+
+def actor(user_id: str | None = "default_user_id", role: str | None = "proxy_admin",
+          team_id: str | None = None) -> Actor:
+    return Actor(Caller(token=f"token-of-{user_id}", user_id=user_id, role=role,
+                        team_id=team_id), user_id)
+
+
+ADMIN = actor()
+VIEWER = actor("viewer", "proxy_admin_viewer")
