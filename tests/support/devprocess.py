@@ -1,4 +1,8 @@
-"""`make dev`'s server as a process of its own, for tests that talk real HTTP to it."""
+"""`make dev`'s server as a process of its own, for tests that talk real HTTP to it.
+
+It keeps no data (DATA_DIR empty) unless the caller gives it a data_dir: a test's server must
+never read or write the user's `.devserver/data`, and `make load`/`make fuzz` start fresh.
+"""
 
 import os
 import secrets
@@ -64,20 +68,37 @@ class DevServerProcess:
     def log(self) -> str:
         return self.log_path.read_text()
 
+    def kill(self) -> None:
+        """SIGKILL (`kill -9`): no cleanup at all, as in a crash or an OOM kill."""
+        self.process.kill()
+        self.process.wait(timeout=10)
+
+
+DEV_SERVER_COMMAND = [sys.executable, "-m", "tests.support.devserver"]
+
+
+def dev_server_environment(port: int, master_key: str, data_dir: Path | None) -> dict[str, str]:
+    """The environment of a dev server process on `port` with a moto of its own, keeping its
+    data in `data_dir` (None: nowhere)."""
+    env = {**os.environ, "PORT": str(port), "MASTER_KEY": master_key,
+           "DATA_DIR": str(data_dir) if data_dir is not None else ""}
+    env.pop("AWS_ENDPOINT_URL", None)
+    return env
+
 
 @contextmanager
-def dev_server_process(log_dir: Path) -> Iterator[DevServerProcess]:
-    """`python -m tests.support.devserver` on a free port, with a moto of its own."""
+def dev_server_process(log_dir: Path, *, data_dir: Path | None = None,
+                       master_key: str | None = None) -> Iterator[DevServerProcess]:
+    """`python -m tests.support.devserver` on a free port, with a moto of its own (fresh, or
+    with the data of `data_dir`), its console in `log_dir`/devserver.log."""
     port = free_port()
-    master_key = "sk-" + secrets.token_urlsafe(32)
-    env = {**os.environ, "PORT": str(port), "MASTER_KEY": master_key}
-    env.pop("AWS_ENDPOINT_URL", None)
+    master_key = master_key or "sk-" + secrets.token_urlsafe(32)
     log_path = log_dir / "devserver.log"
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "tests.support.devserver"],
+            DEV_SERVER_COMMAND,
             cwd=REPO_ROOT,
-            env=env,
+            env=dev_server_environment(port, master_key, data_dir),
             stdout=log,
             stderr=subprocess.STDOUT,
         )

@@ -7,7 +7,17 @@ that route's `lambda_handler`, and the handler's result goes back the way API Ga
 
 Environment read: PORT (3000), AWS_ENDPOINT_URL (unset: a moto server is started on loopback),
 TABLE_NAME (teamledger), MASTER_KEY (unset: a random one, printed), AVAILABLE_TEAMS,
-AUDIT_STREAM_NAME (teamledger-audit), BUDGET_RESET_INTERVAL (60: seconds between budget resets).
+AUDIT_STREAM_NAME (teamledger-audit), BUDGET_RESET_INTERVAL (60: seconds between budget resets),
+DATA_DIR (.devserver/data, relative to the repo root; empty: keep nothing).
+
+Its moto keeps its data in DATA_DIR, written through (tests/support/devdata.py says how), so a
+restart, even after a kill -9, finds every change a client was answered; `make dev-reset`
+empties it. Only `make dev` keeps data: `start_in_thread()` starts a fresh moto unless given a
+data_dir, and the servers of tests/support/devprocess.py (e2e tests, `make load`, `make fuzz`)
+run with DATA_DIR empty. With AWS_ENDPOINT_URL, the data is that endpoint's to keep.
+
+The console holds the banner, then one access line per request (and what goes wrong): the
+Powertools metrics (EMF JSON, meant for CloudWatch) are off and its warning about that is muted.
 
 It also creates the Kinesis audit stream and polls the table's stream into the functions of the
 template's DynamoDB events (the audit publisher) as their event-source mapping would. Where its
@@ -29,13 +39,18 @@ import sys
 import threading
 import time
 import traceback
+import warnings
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any, Protocol
 
 import boto3
+from aws_lambda_powertools import Metrics
+from aws_lambda_powertools.metrics.functions import is_metrics_disabled
+from aws_lambda_powertools.metrics.provider import cold_start
 
-from tests.support import devstate, moto_server
+from tests.support import devdata, devstate, moto_server
 from tests.support.apigw import api_gateway_sends_as_text, http_event, lambda_context
 from tests.support.resetbudgets import ResetSchedule
 from tests.support.streams import StreamPoller
@@ -47,10 +62,12 @@ from tests.support.template import (
     load_template,
     routes,
     stream_consumers,
+    table_layout,
 )
 
 DEFAULT_PORT = 3000
 DEFAULT_TABLE_NAME = "teamledger"
+DEFAULT_DATA_DIR = ".devserver/data"  # relative to the repo root, as `make dev-reset` has it
 HOST = "127.0.0.1"
 # API Gateway HTTP API refuses larger payloads with 413 before Lambda is called.
 MAX_BODY_BYTES = 10 * 1024 * 1024
@@ -60,11 +77,37 @@ HOP_BY_HOP_HEADERS = frozenset(
     {"connection", "keep-alive", "transfer-encoding", "te", "upgrade", "expect", "trailer"}
 )
 
-# Powertools keeps the current event on a class attribute (BaseRouter.current_event) and shares
-# Logger/Metrics state across the process, so two handlers running at once in one process would
-# read each other's requests. Lambda runs one invocation per execution environment at a time;
-# this lock gives the process the same rule. HTTP parsing and writing stay concurrent.
-_INVOCATION_LOCK = threading.Lock()
+
+class InvocationLock:
+    """One invocation at a time in the process, each starting with no metrics held.
+
+    Powertools keeps the current event on a class attribute (BaseRouter.current_event) and
+    shares Logger/Metrics state across the process, so two handlers running at once in one
+    process would read each other's requests. Lambda runs one invocation per execution
+    environment at a time; this lock gives the process the same rule. HTTP parsing and writing
+    stay concurrent.
+
+    With POWERTOOLS_METRICS_DISABLED, Powertools never clears its metric set, and prints it
+    (EMF JSON) once a metric holds 100 values; Lambda's flush would have cleared it after each
+    invocation, so the lock does that on release.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._metrics = Metrics()  # its metric set is the one every Metrics() shares
+
+    def __enter__(self) -> InvocationLock:
+        self._lock.acquire()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        try:
+            self._metrics.clear_metrics()
+        finally:
+            self._lock.release()
+
+
+_INVOCATION_LOCK = InvocationLock()
 
 access_log = logging.getLogger("teamledger.devserver")
 
@@ -267,17 +310,21 @@ class DevServer:
         master_key: str | None = None,
         *,
         own_moto: bool = False,
+        data_dir: Path | None = None,
     ):
         self.port = port
         self.master_key = master_key
         self.master_key_generated = False
         self.own_moto = own_moto
+        # Where the moto started here keeps its data (None: nowhere); see devdata.
+        self.data_dir = data_dir
+        self.journal: devdata.Journal | None = None
         self.endpoint_url: str | None = None
         self.table_name = DEFAULT_TABLE_NAME
         self.audit_stream_name = devstate.DEFAULT_AUDIT_STREAM_NAME
         # start() adds the stream pollers and the budget reset schedule.
         self.background_tasks: list[BackgroundTask] = []
-        self._moto: moto_server.ThreadedMotoServer | None = None
+        self._moto: moto_server.ThreadedMotoServer | moto_server.JournaledMotoServer | None = None
         self._http: ApiGatewayHttpServer | None = None
         self._serving = threading.Event()
         self._replaced_env: dict[str, str | None] = {}
@@ -295,7 +342,7 @@ class DevServer:
     def start(self) -> None:
         template = load_template()
         _put_layers_on_path(template)
-        self._start_dynamodb_endpoint()
+        self._start_dynamodb_endpoint(template)
         self._configure_environment(template)
         table = create_table(boto3.client("dynamodb"), self.table_name, template)
         create_stream(boto3.client("kinesis"), self.audit_stream_name, template)
@@ -333,14 +380,20 @@ class DevServer:
         if self._moto is not None:
             self._moto.stop()
             self._moto = None
+        if self.journal is not None:
+            self.journal.close()
+            self.journal = None
         self._restore_environment()
 
-    def _start_dynamodb_endpoint(self) -> None:
+    def _start_dynamodb_endpoint(self, template: dict) -> None:
         self.endpoint_url = None if self.own_moto else os.environ.get("AWS_ENDPOINT_URL")
         if not self.endpoint_url:
+            if self.data_dir is not None:
+                # Before moto starts: a DATA_DIR that cannot be used stops the start at once.
+                self.journal = devdata.Journal.open(self.data_dir, table_layout(template))
             # moto's werkzeug server logs every call at INFO; keep the console for our log.
             logging.getLogger("werkzeug").setLevel(logging.WARNING)
-            self._moto, self.endpoint_url = moto_server.start()
+            self._moto, self.endpoint_url = moto_server.start(self.journal)
             self._set_env("AWS_ENDPOINT_URL", self.endpoint_url)
         # A local endpoint needs some region and credentials; a machine may have none set.
         for name, value in devstate.LOCAL_AWS_DEFAULTS.items():
@@ -361,6 +414,11 @@ class DevServer:
         for name, value in _global_function_environment(template).items():
             self._set_default_env(name, value)
         self._set_default_env("POWERTOOLS_TRACE_DISABLED", "true")
+        # EMF JSON is for CloudWatch to parse; here it would be a blob per cold start and batch.
+        self._set_default_env("POWERTOOLS_METRICS_DISABLED", "true")
+        if is_metrics_disabled():
+            # Powertools prints the cold-start metric even then: have it find no cold start.
+            cold_start.is_cold_start = False
         self._set_default_env("POWERTOOLS_METRICS_NAMESPACE", "TeamLedger")
         self._set_default_env("POWERTOOLS_SERVICE_NAME", "teamledger")
 
@@ -397,16 +455,18 @@ def _global_function_environment(template: dict) -> dict[str, str]:
     return {name: value for name, value in variables.items() if isinstance(value, str)}
 
 
-def start_in_thread(port: int = 0, master_key: str | None = None) -> tuple[str, Callable[[], None]]:
+def start_in_thread(port: int = 0, master_key: str | None = None,
+                    data_dir: Path | None = None) -> tuple[str, Callable[[], None]]:
     """Run the whole dev server in this process: returns (base_url, stop).
 
-    Starts a moto server of its own (whatever AWS_ENDPOINT_URL says) and the HTTP server on
-    `port` (0: a free one) in a daemon thread. It sets process-global environment variables
-    (AWS_ENDPOINT_URL, AWS credentials and region, TABLE_NAME, MASTER_KEY, POWERTOOLS_*) that
-    `stop()` restores. The layer caches its settings and clients per process, as Lambda does
-    per execution environment, so run one per test session (a session-scoped fixture).
+    Starts a moto server of its own (whatever AWS_ENDPOINT_URL says; fresh unless `data_dir`
+    is given) and the HTTP server on `port` (0: a free one) in a daemon thread. It sets
+    process-global environment variables (AWS_ENDPOINT_URL, AWS credentials and region,
+    TABLE_NAME, MASTER_KEY, POWERTOOLS_*) that `stop()` restores. The layer caches its settings
+    and clients per process, as Lambda does per execution environment, so run one per test
+    session (a session-scoped fixture).
     """
-    server = DevServer(port=port, master_key=master_key, own_moto=True)
+    server = DevServer(port=port, master_key=master_key, own_moto=True, data_dir=data_dir)
     _configure_access_log()
     try:
         server.start()
@@ -440,6 +500,31 @@ def _print_banner(server: DevServer) -> None:
     print(f"  table:      {server.table_name} at {endpoint}", flush=True)
     print(f"  audit:      Kinesis stream {server.audit_stream_name} "
           f"(make audit-tail PORT={server.port})", flush=True)
+    print(f"  data:       {_data_note(server)}", flush=True)
+    if server.journal is not None and server.journal.replayed.diverged:
+        diverged = server.journal.replayed.diverged
+        line, operation, status = diverged[0]
+        print(f"  WARNING:    {len(diverged)} replayed writes did not succeed again (first: line "
+              f"{line} of {server.journal.path}, {operation}, {status}); the data may be off",
+              flush=True)
+
+
+def _data_note(server: DevServer) -> str:
+    if not server.runs_moto:
+        return "kept by the endpoint of AWS_ENDPOINT_URL; nothing is kept here"
+    if server.journal is None:
+        return "not kept (DATA_DIR is empty): gone when this server stops"
+    replayed = server.journal.replayed
+    reset = ("make dev-reset" if server.data_dir == REPO_ROOT / DEFAULT_DATA_DIR
+             else f"make dev-reset DATA_DIR={server.data_dir}")
+    return (f"{server.data_dir}, written through ({replayed.writes} writes replayed in "
+            f"{replayed.seconds:.1f}s; {reset} empties it)")
+
+
+def data_dir_from_environment() -> Path | None:
+    """DATA_DIR (relative to the repo root), its default if unset, None if set empty."""
+    value = os.environ.get("DATA_DIR", DEFAULT_DATA_DIR)
+    return REPO_ROOT / value if value else None
 
 
 def main() -> int:
@@ -447,10 +532,14 @@ def main() -> int:
     for signal_number in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signal_number, lambda *_: stop_requested.set())
     _configure_access_log()
-    server = DevServer(port=int(os.environ.get("PORT") or DEFAULT_PORT))
+    # Metrics are off (POWERTOOLS_METRICS_DISABLED), so every flush would warn that it has none.
+    warnings.filterwarnings("ignore", message="No application metrics to publish",
+                            category=UserWarning)
+    server = DevServer(port=int(os.environ.get("PORT") or DEFAULT_PORT),
+                       data_dir=data_dir_from_environment())
     try:
         server.start()
-    except OSError as error:
+    except (OSError, devdata.DataDirError) as error:
         print(f"devserver: cannot start: {error}", file=sys.stderr)
         server.stop()
         return 1

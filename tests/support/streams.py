@@ -208,8 +208,9 @@ class StreamPoller:
             log.exception("%s failed; the whole batch is retried", self.consumer.function)
             failures = [batch[0]["dynamodb"]["SequenceNumber"]]
         elapsed_ms = (time.perf_counter() - started) * 1000
-        log.info("%s %d records, %d failed %.1fms", self.consumer.function, len(batch),
-                 len(failures), elapsed_ms)
+        # A batch that went through is routine (one per change): the console shows requests.
+        log.log(logging.INFO if failures else logging.DEBUG, "%s %d records, %d failed %.1fms",
+                self.consumer.function, len(batch), len(failures), elapsed_ms)
         return min(failures, key=int) if failures else None
 
     def _gives_up(self, shard_id: str, batch: list[dict]) -> bool:

@@ -63,6 +63,18 @@ def table_definition(template: dict[str, Any]) -> dict[str, Any]:
     return definition
 
 
+def table_layout(template: dict[str, Any]) -> dict[str, Any]:
+    """What the table's items were written for: keys, attribute types, indexes with their
+    projections, stream and TTL. `make dev`'s kept data is only good under the layout it was
+    written with (billing mode, tags and backups do not matter to it)."""
+    props = template["Resources"]["Table"]["Properties"]
+    layout = {key: value for key, value in table_definition(template).items()
+              if key != "BillingMode"}
+    if "TimeToLiveSpecification" in props:
+        layout["TimeToLiveSpecification"] = copy.deepcopy(props["TimeToLiveSpecification"])
+    return layout
+
+
 def create_table(client: Any, table_name: str, template: dict[str, Any] | None = None) -> dict:
     """Create the table if it is missing, wait until ACTIVE, enable TTL; returns describe_table."""
     template = template if template is not None else load_template()
@@ -75,7 +87,7 @@ def create_table(client: Any, table_name: str, template: dict[str, Any] | None =
         TableName=table_name, WaiterConfig={"Delay": 1, "MaxAttempts": 120}
     )
     ttl = template["Resources"]["Table"]["Properties"].get("TimeToLiveSpecification")
-    if ttl and ttl.get("Enabled"):
+    if ttl and ttl.get("Enabled") and not _ttl_enabled(client, table_name):
         try:
             client.update_time_to_live(
                 TableName=table_name,
@@ -86,6 +98,12 @@ def create_table(client: Any, table_name: str, template: dict[str, Any] | None =
             if error.response["Error"]["Code"] != "ValidationException":
                 raise
     return client.describe_table(TableName=table_name)["Table"]
+
+
+def _ttl_enabled(client: Any, table_name: str) -> bool:
+    # moto enables TTL twice without a word: asking first keeps a kept table's journal short.
+    description = client.describe_time_to_live(TableName=table_name)["TimeToLiveDescription"]
+    return description.get("TimeToLiveStatus") in ("ENABLED", "ENABLING")
 
 
 def create_stream(client: Any, stream_name: str, template: dict[str, Any] | None = None,
