@@ -9,27 +9,14 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.error
-import urllib.request
 import uuid
 
 from tests.support import devstate
+from tests.support.devhttp import call
 from tests.support.devprocess import dev_server_process, free_port
 from tests.support.template import REPO_ROOT
 
 TAIL_TIMEOUT_S = 30
-
-
-def call(server, method: str, path: str, body=None, headers=None):
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(server.url + path, data=data, method=method, headers={
-        "content-type": "application/json", "authorization": f"Bearer {server.master_key}",
-        **(headers or {})})
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
 
 
 def tail_records(server, object_id: str, count: int) -> list[dict]:
@@ -68,7 +55,7 @@ def test_five_changes_show_newest_first_in_get_audit_and_come_out_of_audit_tail(
              ("/team/unblock", {"team_id": team_id}, {}),
              ("/team/model/add", {"team_id": team_id, "models": ["gpt-4o"]}, {})]
     for path, body, headers in steps:
-        status, answer = call(dev_server, "POST", path, body, headers)
+        status, answer = call(dev_server, "POST", path, body, headers=headers)
         assert status == 200, (path, answer)
 
     # When the operator reads the audit log at once

@@ -1,26 +1,31 @@
 """The budget reset as an operator runs it against `make dev`: budgets of 4 seconds, spent,
-then `make reset-budgets` twice at once and once more after the boundary: spend 0, one audited
-reset per boundary passed, the next reset on the old grid."""
+then `make reset-budgets` as of just after their boundary, twice at once, and once more as of
+after the next boundary: spend 0, one audited reset per boundary passed, the next reset on the
+old grid. The runs are told the time (RESET_NOW): nothing waits for the clock."""
 
 import json
 import os
 import subprocess
 import sys
-import time
 from concurrent.futures import ThreadPoolExecutor
-from datetime import timedelta
+from datetime import datetime, timedelta
 
-from teamledger.timestamps import from_iso, utcnow
-
-from tests.e2e.test_audit_trail import call
+from tests.support.devhttp import call
 from tests.support.template import REPO_ROOT
 
 PERIOD = timedelta(seconds=4)
+JUST_AFTER = timedelta(milliseconds=500)
 
 
-def reset_budgets(server) -> dict:
-    """`make reset-budgets`'s module with the dev server's PORT; its JSON report."""
-    env = {**os.environ, "PORT": server.url.rsplit(":", 1)[1]}
+def from_iso(text: str) -> datetime:
+    """An answer's timestamp (`2026-11-27T06:09:14.123456Z`) as a datetime in UTC."""
+    return datetime.fromisoformat(text)
+
+
+def reset_budgets(server, now: datetime) -> dict:
+    """`make reset-budgets`'s module with the dev server's PORT, run as of `now`; its JSON
+    report."""
+    env = {**os.environ, "PORT": server.url.rsplit(":", 1)[1], "RESET_NOW": now.isoformat()}
     env.pop("AWS_ENDPOINT_URL", None)  # found through the dev server's state file
     env.pop("TABLE_NAME", None)
     done = subprocess.run([sys.executable, "-m", "tests.support.resetbudgets"], cwd=REPO_ROOT,
@@ -57,12 +62,13 @@ def test_racing_reset_runs_reset_each_boundary_once(dev_server):
     _, monthly_key = call(dev_server, "POST", "/key/generate", {"team_id": monthly["team_id"]})
     call(dev_server, "POST", "/spend/track", {"token": monthly_key["token"], "spend": 2})
 
-    # When the boundary has passed and two runs race, then one more runs
+    # When two runs race as of just after the first boundary, then one more runs as of just
+    # after the next boundary
     last_due = max(from_iso(key["budget_reset_at"]), first_reset)  # the membership's between
-    time.sleep(max(0.0, (last_due - utcnow()).total_seconds()) + 0.5)
     with ThreadPoolExecutor(2) as pool:
-        reports = list(pool.map(lambda _: reset_budgets(dev_server), range(2)))
-    reports.append(reset_budgets(dev_server))
+        reports = list(pool.map(lambda _: reset_budgets(dev_server, last_due + JUST_AFTER),
+                                range(2)))
+    reports.append(reset_budgets(dev_server, last_due + PERIOD + JUST_AFTER))
     assert all(r["errors"] == [] for r in reports)
 
     # Then every spend is 0 ...

@@ -3,24 +3,12 @@
 import json
 import shutil
 import subprocess
-import urllib.error
-import urllib.request
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-
-def call(server, method: str, path: str, body=None, key: str | None = None, headers=None):
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(server.url + path, data=data, method=method, headers={
-        "content-type": "application/json",
-        "authorization": f"Bearer {key or server.master_key}", **(headers or {})})
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
+from tests.support.devhttp import call
 
 
 @pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")

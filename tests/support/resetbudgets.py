@@ -2,10 +2,14 @@
 `make reset-budgets` runs it once against the running `make dev`.
 
     PORT=3000 .venv/bin/python -m tests.support.resetbudgets
+    RESET_NOW=2026-11-27T07:00:00Z make reset-budgets
 
 Environment read, as `make dev` reads it: PORT (3000: the dev server whose endpoint and table
-to use), AWS_ENDPOINT_URL (set: that endpoint instead), TABLE_NAME. Prints the run's report
-(read, reset, skipped, stopped_early, errors) as one JSON line.
+to use), AWS_ENDPOINT_URL (set: that endpoint instead), TABLE_NAME. RESET_NOW, an ISO-8601
+time (without a zone: UTC), runs the reset as of that moment instead of the clock's: budgets
+due by then are reset, each to its first boundary after it, so a test (or an operator) can
+pass a period's end without waiting for it. Prints the run's report (read, reset, skipped,
+stopped_early, errors) as one JSON line; exits 1 if it has errors, 2 if RESET_NOW is not a time.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import logging
 import os
 import sys
 import threading
+from datetime import UTC, datetime
 from typing import Any
 
 from tests.support import devstate
@@ -30,10 +35,26 @@ DEFAULT_INTERVAL_S = 60.0
 log = logging.getLogger("teamledger.devserver")
 
 
-def invoke_once() -> dict:
-    """One invocation of the function's handler with the schedule's event, as Lambda would."""
-    handler = importlib.import_module("functions.budget_reset.app").lambda_handler
-    return handler(EVENT, LambdaContext(function_name=FUNCTION, timeout_millis=TIMEOUT_MS))
+def invoke_once(now: datetime | None = None) -> dict:
+    """One invocation of the function's handler with the schedule's event, as Lambda would.
+    With `now`, the same run as of that moment: the handler reads the clock, so the layer's
+    reset is called directly with `now`, under the function's time limit, and answers the
+    report the handler would."""
+    context = LambdaContext(function_name=FUNCTION, timeout_millis=TIMEOUT_MS)
+    if now is None:
+        handler = importlib.import_module("functions.budget_reset.app").lambda_handler
+        return handler(EVENT, context)
+    from teamledger.domain import budget_reset
+
+    return budget_reset.run(now=now, remaining_ms=context.get_remaining_time_in_millis).as_dict()
+
+
+def reset_now(text: str | None) -> datetime | None:
+    """RESET_NOW as a moment (None when unset or empty); a time without a zone is UTC."""
+    if not text or not text.strip():
+        return None
+    moment = datetime.fromisoformat(text.strip())
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 class ResetSchedule:
@@ -70,6 +91,11 @@ class ResetSchedule:
 
 def main() -> int:
     try:
+        now = reset_now(os.environ.get("RESET_NOW"))
+    except ValueError as error:
+        print(f"reset-budgets: RESET_NOW is not an ISO-8601 time: {error}", file=sys.stderr)
+        return 2
+    try:
         devstate.use_dev_endpoint()
     except devstate.NoDevServer as error:
         print(f"reset-budgets: {error}", file=sys.stderr)
@@ -78,7 +104,7 @@ def main() -> int:
     os.environ.setdefault("TABLE_NAME", state.table_name if state else "teamledger")
     os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "teamledger")
     sys.path.insert(0, str(REPO_ROOT / "shared"))
-    report: dict[str, Any] = invoke_once()
+    report: dict[str, Any] = invoke_once(now)
     print(json.dumps(report))
     return 0 if not report["errors"] else 1
 
