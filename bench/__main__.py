@@ -78,7 +78,7 @@ def _cold_start() -> dict:
 
 def main() -> None:
     started = time.perf_counter()
-    section("1. DynamoDB requests per route, auth included (targets, DESIGN.md: reads ≤ 2, "
+    section("1. DynamoDB requests per route, auth included (targets: reads ≤ 2, "
             "writes ≤ 3; list pages ≤ 3)")
     scenario, warm = _against_moto()
     print(request_counts.report(scenario), flush=True)

@@ -3,7 +3,7 @@
 Three tables in one moto, bulk-loaded with the layer's own item builders (each team with its
 default admin on the roster, every 7th in an organization, spends from 0 up), are measured
 round-robin, so the machine's noise falls on all sizes alike. Per table and case: DynamoDB
-requests (auth included) and the median time of the handler call. DESIGN.md's target is the
+requests (auth included) and the median time of the handler call. The target is the
 ratio of the largest to the smallest table: ≤ 1.2× in requests and in time.
 """
 

@@ -24,7 +24,7 @@ ROUTES = ("GET /health/liveliness", "POST /team/new", "GET /team/info", "POST /t
           "GET /user/info", "POST /key/generate", "GET /key/info", "POST /spend/track",
           "GET /audit", "POST /key/delete",
           "POST /team/delete", BIG_TEAM)
-# Routes a user key may not call (API.md): measured with the master key only.
+# Routes a user key may not call (docs/api.md): measured with the master key only.
 MASTER_ONLY = frozenset({"POST /team/new", "POST /user/new", BIG_TEAM, "GET /team/filter/ui",
                          "POST /spend/track", "GET /audit"})
 
@@ -210,7 +210,7 @@ def _target(label: str, counts: dict) -> tuple[str, bool | None]:
         return "grows with data (4.)", None
     if label.startswith("GET "):
         return "reads ≤ 2", counts["reads"] <= 2 and counts["writes"] == 0
-    # DESIGN.md's budget, as written: reads ≤ 2 and writes ≤ 3 (auth included)
+    # The request budget, as written: reads ≤ 2 and writes ≤ 3 (auth included)
     return "reads ≤ 2, writes ≤ 3", counts["reads"] <= 2 and counts["writes"] <= 3
 
 

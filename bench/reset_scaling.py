@@ -1,6 +1,6 @@
 """Section 5: the budget reset at 100, 10,000 and 100,000 teams with up to 1,000 due, on the
 tables of section 4 (run after it: the resets write). Items read per item reset (target ≤ 1.1,
-DESIGN.md) and the run's time; that neither grows with the table is the point."""
+the budget: ≤ 1.1) and the run's time; that neither grows with the table is the point."""
 
 import time
 

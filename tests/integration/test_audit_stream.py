@@ -116,7 +116,7 @@ def test_every_record_reaches_kinesis_once_in_commit_order_per_object(api, table
         assert [p["log"]["action"] for p in published[team_id]] == actions
         assert {p["partition_key"] for p in published[team_id]} == {team_id}
     assert published[first][1]["log"]["changed_by"] == "alice"
-    # Only API.md's fields, and a token, never the raw master key
+    # Only the AuditLog's fields, and a token, never the raw master key
     assert set(published[first][0]["log"]) == {
         "id", "updated_at", "changed_by", "changed_by_api_key", "action", "table_name",
         "object_id", "before_value", "updated_values"}

@@ -3,7 +3,7 @@
 Every route that takes input is fed wrong types, missing fields, bodies that are not UTF-8 or
 not JSON, huge or deeply nested JSON, negative / NaN / infinite budgets, bad durations, ids
 with control characters or over-long, and ids of objects that do not exist. Each answer must be
-a 4xx whose JSON body is API.md's error shape (`{"detail": {"error": "..."}}`, or 422's
+a 4xx whose JSON body is the API's error shape (`{"detail": {"error": "..."}}`, or 422's
 `{"detail": [{"loc", "msg", "type"}]}`), without a traceback, and a snapshot of every item in
 the table (key and content hash) taken right before and right after the request must be
 identical: no partial write.
@@ -172,7 +172,7 @@ def send(api, known, method: str, path: str, *, body: Any = None, raw: Any = Non
 
 
 def assert_clear_error(reply, status: int):
-    """The status asked for, in API.md's error shape, with a message and no traceback."""
+    """The status asked for, in the API's error shape, with a message and no traceback."""
     assert reply.status == status, reply
     assert 400 <= reply.status <= 499
     content_type = {k.lower(): v for k, v in reply.headers.items()}.get("content-type")
@@ -479,7 +479,7 @@ def test_a_limit_that_is_not_finite_is_400(api, known, route, field, literal):
     raw = with_literal(VALID_BODY[route], field, literal)
     # When it is posted
     reply = send(api, known, "POST", route, raw=raw)
-    # Then it is a business-rule error naming the field (API.md: "400 negative/NaN budget or
+    # Then it is a business-rule error naming the field (docs/api.md: "400 negative/NaN budget or
     # limits"), and nothing is written
     assert field in error_message(reply, 400)
 
@@ -803,7 +803,7 @@ def test_a_body_on_a_get_is_ignored(api, known, raw):
     assert reply.body["team_id"] == known["<team>"]
 
 
-# --- the order of checks (API.md): 401, 422, 403, 404, 400 -------------------------------
+# --- the order of checks (docs/api.md): 401, 422, 403, 404, 400 -------------------------------
 
 ORDER = [
     *[("POST", route, "invalid JSON and no key", {"raw": "{", "key": None}, 401)
@@ -851,7 +851,7 @@ def test_checks_run_in_the_documented_order(api, known, method, route, request_,
     # Given a request that is wrong in two ways
     # When it is sent
     reply = send(api, known, method, route, **request_)
-    # Then the check API.md orders first decides the answer, and nothing is written
+    # Then the check the API orders first decides the answer, and nothing is written
     assert_clear_error(reply, status)
 
 

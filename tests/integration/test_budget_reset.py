@@ -60,7 +60,7 @@ def test_every_kind_of_due_budget_is_reset_once_on_its_grid(api, budgets):
         assert expected > now >= expected - timedelta(days=1)
         assert item["budget_reset_at"] == to_iso(expected) == item["GSI4SK"]
         assert item["budget_anchor"] == before[name]["budget_anchor"]  # the grid stays
-    # And each reset is one audit record in API.md's shape
+    # And each reset is one audit record in the AuditLog shape
     team_records = _audit(api, budgets["team"]["team_id"])
     assert len(team_records) == 1
     record = team_records[0]

@@ -1,5 +1,5 @@
 """Fault injection: every DynamoDB call of every mutating route fails in turn, and afterwards
-the table still keeps its promises (DESIGN.md's Standards: a failed transaction leaves no trace,
+the table still keeps its promises (the project's standards: a failed transaction leaves no trace,
 every committed change has exactly one audit record), the answer is a JSON error the client may
 retry (never a 500), and the same request sent again without faults does what it asked.
 

@@ -1,4 +1,4 @@
-"""API.md's role table, as one matrix: route x target x caller.
+"""The API's role table (docs/api.md), as one matrix: route x target x caller.
 
 Keys are real: users from /user/new, keys from /key/generate. Each row lists the status every
 kind of caller gets, in the order of CALLERS.

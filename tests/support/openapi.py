@@ -23,7 +23,7 @@ DOCUMENT = REPO_ROOT / "docs" / "openapi.json"
 TITLE = "TeamLedger"
 DESCRIPTION = (
     "LiteLLM-compatible team, user, key and budget management on AWS Lambda. The wire contract "
-    "(roles, order of checks, fixed LiteLLM bugs) is API.md; this document is generated from "
+    "(roles, order of checks, fixed LiteLLM bugs) is docs/api.md; this document is generated from "
     "the route functions by `make openapi`.")
 SCHEMAS = "#/components/schemas/"
 RESPONSES = "#/components/responses/"
@@ -35,7 +35,7 @@ PUBLIC_ROUTES = frozenset({("GET", "/health/liveliness")})
 # Business rules (400), unknown objects (404) and route-specific reasons for a shared status, by
 # route, and why: read from the layer (where it raises BadRequest, NotFound, Unauthorized, and
 # policy.check_known). An unknown object is 404 for admins and viewers only; everyone else gets
-# 403 (API.md: no probing).
+# 403 (no probing).
 ROUTE_ERRORS: dict[tuple[str, str], dict[int, str]] = {
     ("POST", "/team/new"): {
         400: "team_id already exists; bad budget_duration; budget or limits negative or out "

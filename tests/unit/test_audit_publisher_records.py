@@ -26,7 +26,7 @@ def valid_fields() -> dict:
 def test_an_audit_image_becomes_the_auditlog_of_api_md_only():
     log = audit_log(stream_record(**valid_fields()))
 
-    # Then the API.md fields, with the image's values; keys, indexes, entity and ttl are gone
+    # Then the AuditLog fields, with the image's values; keys, indexes, entity and ttl are gone
     assert log.model_dump() == valid_fields()
 
 

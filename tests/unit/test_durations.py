@@ -1,4 +1,4 @@
-"""Durations and the period grid (API.md: Durations)."""
+"""Durations and the period grid (docs/api.md: Durations)."""
 
 from datetime import UTC, datetime
 

@@ -1,4 +1,4 @@
-"""The authorization rules as data: the order of checks of API.md, without any I/O."""
+"""The authorization rules as data: the order of checks of docs/api.md, without any I/O."""
 
 from types import SimpleNamespace
 
