@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from teamledger.errors import ServiceError, TransactionCancelled
+from teamledger.store.keys import ref_of
 from teamledger.store.refs import KeyRef, MemberRef, Ref, TeamRef, UserRef
 from teamledger.store.team_orders import TeamMatch, sort_key
 from teamledger.store.teams import ACTIVE, DELETING, ROSTER_LIMIT, TeamView
@@ -48,17 +49,6 @@ class Data:
 
     def records(self, object_id: str | None = None) -> list[Item]:
         return [r for r in self.audit if object_id is None or r["object_id"] == object_id]
-
-
-def ref_of(item: Item) -> Ref:
-    entity = item["entity"]
-    if entity == "team":
-        return TeamRef(item["team_id"])
-    if entity == "member":
-        return MemberRef(item["team_id"], item["user_id"])
-    if entity == "user":
-        return UserRef(item["user_id"])
-    return KeyRef(item["token"])
 
 
 def _set(item: Item, changes: Item) -> None:
