@@ -6,8 +6,6 @@ import re
 import signal
 import subprocess
 import time
-import urllib.error
-import urllib.request
 import uuid
 
 import boto3
@@ -16,6 +14,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from tests.support import devdata, devstate
 from tests.support.audittail import KinesisTail
+from tests.support.devhttp import call
 from tests.support.devprocess import (
     DEV_SERVER_COMMAND,
     dev_server_environment,
@@ -29,17 +28,6 @@ MASTER_KEY = "sk-e2e-persistence-master-key"
 PUBLISH_TIMEOUT_S = 20
 # `2026-12-01 15:06:07,073 POST /team/new 200 436.5ms`
 ACCESS_LINE = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} [A-Z]+ /\S* \d{3} \d+\.\dms")
-
-
-def call(server, method: str, path: str, body=None):
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(server.url + path, data=data, method=method, headers={
-        "content-type": "application/json", "authorization": f"Bearer {server.master_key}"})
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
 
 
 def test_changes_acknowledged_before_a_kill_9_are_there_after_the_restart(tmp_path):
