@@ -1,6 +1,8 @@
 # The two commands a user needs: `make dev` and `make test`. Everything installs itself.
 SHELL := /bin/bash
 PORT ?= 3000
+# Where `make dev` keeps its data (empty: nowhere); relative paths are from the repo root.
+DATA_DIR ?= .devserver/data
 
 # Lambda runs python3.12: prefer it (pyenv keeps one on these machines), else the machine's python3.
 PY312 := $(shell command -v python3.12 >/dev/null 2>&1 && python3.12 -c 'import sys' 2>/dev/null && command -v python3.12 || ls -d $(HOME)/.pyenv/versions/3.12*/bin/python3.12 2>/dev/null | tail -n 1)
@@ -10,7 +12,7 @@ TOOLS := .venv-tools
 FUZZ := .venv-fuzz
 PY := $(VENV)/bin/python
 
-.PHONY: dev audit-tail reset-budgets test unit integration e2e lint validate build bench openapi load fuzz clean
+.PHONY: dev dev-reset audit-tail reset-budgets test unit integration e2e lint typecheck validate build bench openapi load fuzz clean
 
 $(VENV)/.installed: requirements.txt shared/requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -18,7 +20,7 @@ $(VENV)/.installed: requirements.txt shared/requirements.txt
 	$(PY) -m pip install -q -r requirements.txt
 	touch $@
 
-# sam and cfn-lint pin their own boto3; they live in a venv of their own (DESIGN.md).
+# sam and cfn-lint pin their own boto3; they live in a venv of their own.
 $(TOOLS)/.installed: requirements-tools.txt
 	$(PYTHON) -m venv $(TOOLS)
 	$(TOOLS)/bin/python -m pip install -q --upgrade pip
@@ -33,7 +35,14 @@ $(FUZZ)/.installed: requirements-fuzz.txt requirements.txt shared/requirements.t
 	touch $@
 
 dev: $(VENV)/.installed
-	PORT=$(PORT) $(PY) -m tests.support.devserver
+	PORT=$(PORT) DATA_DIR="$(DATA_DIR)" $(PY) -m tests.support.devserver
+
+# Empties `make dev`'s DATA_DIR: its tables, audit stream and layout go. A folder that is not
+# one `make dev` wrote (no layout.json, not empty) is left alone.
+dev-reset:
+	@if [ -n "$$(ls -A "$(DATA_DIR)" 2>/dev/null)" ] && [ ! -e "$(DATA_DIR)/layout.json" ]; then \
+		echo "dev-reset: $(DATA_DIR) is not a make dev data folder; not removed" >&2; exit 1; fi
+	rm -rf -- "$(DATA_DIR)"
 
 # The Kinesis audit stream of the `make dev` on $(PORT) (or of AWS_ENDPOINT_URL), one JSON a line
 # (the recipe is not echoed, so the output pipes into jq as it is).
@@ -41,14 +50,19 @@ audit-tail: $(VENV)/.installed
 	@PORT=$(PORT) $(PY) -m tests.support.audittail
 
 # One run of the budget reset against the `make dev` on $(PORT) (or AWS_ENDPOINT_URL); prints
-# its report (read, reset, skipped, stopped_early, errors) as JSON.
+# its report (read, reset, skipped, stopped_early, errors) as JSON. RESET_NOW=<ISO-8601 time>
+# runs it as of that moment instead of now (e.g. RESET_NOW=2026-11-27T07:00:00Z).
 reset-budgets: $(VENV)/.installed
 	@PORT=$(PORT) $(PY) -m tests.support.resetbudgets
 
-test: lint validate unit integration e2e build
+test: lint typecheck validate unit integration e2e build
 
 lint: $(VENV)/.installed
 	$(PY) -m ruff check .
+
+# mypy, strict on the layer (pyproject.toml's [tool.mypy]).
+typecheck: $(VENV)/.installed
+	$(PY) -m mypy
 
 unit: $(VENV)/.installed
 	$(PY) -m pytest -q tests/unit
@@ -89,4 +103,4 @@ fuzz: $(FUZZ)/.installed
 	$(FUZZ)/bin/python -m tests.support.fuzz
 
 clean:
-	rm -rf $(VENV) $(TOOLS) $(FUZZ) .aws-sam .pytest_cache
+	rm -rf $(VENV) $(TOOLS) $(FUZZ) .aws-sam .pytest_cache .mypy_cache

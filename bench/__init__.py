@@ -1,4 +1,5 @@
-"""`make bench`: the performance budgets (docs/architecture.md) measured against a local moto DynamoDB.
+"""`make bench`: the performance budgets (docs/architecture.md) measured against a local moto
+DynamoDB.
 
 Sections: DynamoDB requests per route (auth included), cold start per function versus
 `import boto3` + a DynamoDB client, warm overhead per request outside DynamoDB. Prints plain-text

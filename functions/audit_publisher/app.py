@@ -1,6 +1,6 @@
 """The audit publisher: audit INSERTs of the table's stream onto the Kinesis audit stream."""
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.utilities.batch import (
     BatchProcessor,
@@ -9,6 +9,9 @@ from aws_lambda_powertools.utilities.batch import (
 )
 from teamledger.stream.audit_publisher import AuditBatch, lambda_entry
 
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
+
 # A batch whose every record failed is answered like any other (Lambda retries from the first
 # failed record); a function error is left to crashes and timeouts, which the mapping bisects.
 processor = BatchProcessor(event_type=EventType.DynamoDBStreams,
@@ -16,7 +19,7 @@ processor = BatchProcessor(event_type=EventType.DynamoDBStreams,
 
 
 @lambda_entry
-def lambda_handler(event: dict, context: Any) -> dict:
+def lambda_handler(event: dict[str, Any], context: Any) -> "PartialItemFailureResponse":
     batch = AuditBatch.read(event["Records"])
     response = process_partial_response(
         event=event, record_handler=batch.publish, processor=processor, context=context)

@@ -18,7 +18,7 @@ from typing import Any
 
 from teamledger.errors import ServiceError, TransactionCancelled
 from teamledger.store.keys import ref_of
-from teamledger.store.refs import KeyRef, MemberRef, Ref, TeamRef, UserRef
+from teamledger.store.refs import MemberRef, Ref, TeamRef, UserRef
 from teamledger.store.team_orders import TeamMatch, sort_key
 from teamledger.store.teams import ACTIVE, DELETING, ROSTER_LIMIT, TeamView
 

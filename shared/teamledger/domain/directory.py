@@ -27,8 +27,8 @@ class ResolvedMember:
 
 def user_values(user_id: str, *, user_email: str | None = None,
                 user_role: str = INTERNAL_USER, now: str, **fields: Any) -> Item:
-    user = {"user_id": user_id, "user_email": user_email, "user_role": user_role, "spend": 0.0,
-            "models": [], "metadata": {}, "created_at": now}
+    user: Item = {"user_id": user_id, "user_email": user_email, "user_role": user_role,
+                  "spend": 0.0, "models": [], "metadata": {}, "created_at": now}
     return user | {k: v for k, v in fields.items() if v is not None}
 
 

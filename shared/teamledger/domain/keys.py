@@ -38,9 +38,9 @@ def new_key(*, user_id: str | None, team_id: str | None, user_role: str | None, 
             **fields: Any) -> tuple[str, Item]:
     """A raw key and what is stored of it (never the raw key itself)."""
     raw = "sk-" + secrets.token_urlsafe(32)
-    key = {"token": token_of(raw), "key_name": f"sk-...{raw[-4:]}", "user_id": user_id,
-           "team_id": team_id, "user_role": user_role, "models": [], "spend": 0.0,
-           "blocked": False, "metadata": {}, "created_at": now}
+    key: Item = {"token": token_of(raw), "key_name": f"sk-...{raw[-4:]}", "user_id": user_id,
+                 "team_id": team_id, "user_role": user_role, "models": [], "spend": 0.0,
+                 "blocked": False, "metadata": {}, "created_at": now}
     return raw, key | {k: v for k, v in fields.items() if v is not None}
 
 

@@ -7,6 +7,7 @@
 
 from dataclasses import dataclass
 from enum import Enum
+from typing import TYPE_CHECKING
 
 from teamledger.config import settings
 from teamledger.domain.callers import (
@@ -17,6 +18,9 @@ from teamledger.domain.callers import (
     Caller,
 )
 from teamledger.errors import Forbidden, NotFound
+
+if TYPE_CHECKING:  # for annotations only: the rules need no request models at run time
+    from teamledger.http.models import Member
 
 TEAM_KEY = "team_key"  # a key with a team and no user
 NO_IDENTITY = "none"  # a key with neither: passes authentication and nothing more
@@ -129,7 +133,8 @@ def team_relations(caller: Caller, team_id: str, member_role: str | None) -> set
     return relations
 
 
-def self_join(caller: Caller, team_id: str, members: list, budgeted: bool) -> set[Relation]:
+def self_join(caller: Caller, team_id: str, members: "list[Member]",
+              budgeted: bool) -> set[Relation]:
     """Self-join: any user may add themselves (own user_id, role `user`, no budget) to a team
     listed in AVAILABLE_TEAMS. Anything more than that needs a team admin."""
     if budgeted or len(members) != 1 or team_id not in settings().available_teams:

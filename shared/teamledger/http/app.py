@@ -9,7 +9,7 @@ unread.
 import base64
 import binascii
 import json
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
@@ -38,12 +38,23 @@ logger = Logger()
 tracer = Tracer(patch_modules=("botocore",))
 metrics = Metrics()
 
+Body = dict[str, Any]  # every answer's JSON body is an object
+Event = dict[str, Any]  # API Gateway's payload v2 event (screened and changed in place)
 
-def _json_response(status: int, body: Any) -> Response:
+
+class RouteHandler(Protocol):
+    """What lambda_entry makes: a Lambda handler, marked with whether it is idempotent."""
+
+    idempotent: bool  # read by the OpenAPI generator
+
+    def __call__(self, event: Event, context: Any) -> dict[str, Any]: ...
+
+
+def _json_response(status: int, body: Body) -> Response[Body]:
     return Response(status_code=status, content_type="application/json", body=body)
 
 
-def error_body(error: ServiceError) -> Any:
+def error_body(error: ServiceError) -> Body:
     if isinstance(error, InvalidBody):
         return {"detail": [{"loc": ["body"], "msg": error.message, "type": "json_invalid"}]}
     if isinstance(error, InvalidHeader):
@@ -53,7 +64,7 @@ def error_body(error: ServiceError) -> Any:
 
 
 class ServiceApp(APIGatewayHttpResolver):
-    def __init__(self):
+    def __init__(self) -> None:
         super().__init__(enable_validation=True)
         self.exception_handler(ServiceError)(self._service_error)
         self.exception_handler(RequestValidationError)(self._validation_error)
@@ -62,26 +73,27 @@ class ServiceApp(APIGatewayHttpResolver):
 
     @property
     def actor(self) -> "Actor":
-        return self.context["actor"]
+        actor: Actor = self.context["actor"]  # set by lambda_entry before any route runs
+        return actor
 
     @staticmethod
-    def _service_error(error: ServiceError) -> Response:
+    def _service_error(error: ServiceError) -> Response[Body]:
         return _json_response(error.status, error_body(error))
 
     @staticmethod
-    def _validation_error(error: RequestValidationError) -> Response:
+    def _validation_error(error: RequestValidationError) -> Response[Body]:
         detail = [{"loc": list(e.get("loc", ())), "msg": str(e.get("msg", "")),
                    "type": str(e.get("type", ""))} for e in error.errors()]
         return _json_response(422, {"detail": detail})
 
     @staticmethod
-    def _lost_race(error: TransactionCancelled) -> Response:
+    def _lost_race(error: TransactionCancelled) -> Response[Body]:
         # Nothing was written; a concurrent change won. Safe for the client to retry.
         logger.warning("Transaction cancelled", extra={"reasons": error.reasons})
         return _json_response(503, {"detail": {"error": "A concurrent change won; please retry"}})
 
     @staticmethod
-    def _unexpected_error(error: Exception) -> Response:
+    def _unexpected_error(error: Exception) -> Response[Body]:
         logger.exception("Unhandled error")
         return _json_response(500, {"detail": {"error": "Internal server error"}})
 
@@ -97,7 +109,7 @@ def _depth(value: Any) -> int:
     return deepest
 
 
-def screen_body(event: dict) -> None:
+def screen_body(event: Event) -> None:
     """Check the raw body; leave the event with a plain-text JSON body Powertools can read."""
     body = event.get("body")
     if not body:
@@ -131,7 +143,7 @@ def screen_body(event: dict) -> None:
     event.setdefault("headers", {})["content-type"] = "application/json"
 
 
-def _admit(event: dict, public: bool) -> "Actor | None":
+def _admit(event: Event, public: bool) -> "Actor | None":
     headers = event.get("headers") or {}
     actor = None
     if not public:
@@ -149,22 +161,25 @@ def _admit(event: dict, public: bool) -> "Actor | None":
     return actor
 
 
-def _raw_response(status: int, body: Any) -> dict:
+def _raw_response(status: int, body: Body) -> dict[str, Any]:
     return {"statusCode": status, "headers": {"Content-Type": "application/json"},
             "body": json.dumps(body)}
 
 
-def _resolve(app: ServiceApp, event: dict, context: Any, actor: "Actor") -> dict:
+def _resolve(app: ServiceApp, event: Event, context: Any, actor: "Actor | None") -> dict[str, Any]:
     idempotency_key = (event.get("headers") or {}).get(IDEMPOTENCY_HEADER)
     if idempotency_key is None:
         return app.resolve(event, context)
+    if actor is None:  # a public route has no caller token to scope the key by: a 500
+        raise RuntimeError("An idempotent route must not be public")
     from teamledger.http.idempotency import answer_once
 
     return answer_once(event, context, actor.caller.token, idempotency_key,
                        lambda: app.resolve(event, context))
 
 
-def lambda_entry(app: ServiceApp, *, public: bool = False, idempotent: bool = False):
+def lambda_entry(app: ServiceApp, *, public: bool = False,
+                 idempotent: bool = False) -> RouteHandler:
     """The Lambda handler of one route function: admit (auth, body), then resolve; with
     `idempotent`, a request with an `Idempotency-Key` header is answered once per key."""
 
@@ -174,7 +189,7 @@ def lambda_entry(app: ServiceApp, *, public: bool = False, idempotent: bool = Fa
     # would pile up when metrics are disabled locally: Powertools 3.37 then never clears
     # its set and prints it every 100 values.)
     @metrics.log_metrics(raise_on_empty_metrics=False, capture_cold_start_metric=True)
-    def lambda_handler(event: dict, context: Any) -> dict:
+    def lambda_handler(event: Event, context: Any) -> dict[str, Any]:
         try:
             actor = _admit(event, public)
         except ServiceError as error:
@@ -182,7 +197,7 @@ def lambda_entry(app: ServiceApp, *, public: bool = False, idempotent: bool = Fa
         except Exception:  # the table unreachable during auth: still a JSON answer
             logger.exception("Unhandled error before routing")
             return _raw_response(500, {"detail": {"error": "Internal server error"}})
-        app.append_context(actor=actor)
+        app.append_context(actor=actor)  # type: ignore[no-untyped-call]  # Powertools' is untyped
         if not idempotent:
             return app.resolve(event, context)
         try:
@@ -194,4 +209,6 @@ def lambda_entry(app: ServiceApp, *, public: bool = False, idempotent: bool = Fa
             return _raw_response(500, {"detail": {"error": "Internal server error"}})
 
     lambda_handler.idempotent = idempotent  # read by the OpenAPI generator
-    return lambda_handler
+    # Powertools' decorators are typed as returning Any; this is the handler they return.
+    handler: RouteHandler = lambda_handler
+    return handler

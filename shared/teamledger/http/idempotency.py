@@ -24,6 +24,7 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
     IdempotencyPersistenceLayerError,
     IdempotencyValidationError,
 )
+from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import DataRecord
 from aws_lambda_powertools.utilities.idempotency.serialization.base import (
     BaseIdempotencySerializer,
 )
@@ -38,23 +39,26 @@ RAW_KEY_FIELD = "key"
 # Long enough for any client's retry loop; the table's TTL deletes the record after it.
 EXPIRES_AFTER_SECONDS = 24 * 60 * 60
 
+Answer = dict[str, Any]  # a route's Lambda proxy answer: statusCode, headers, body
+
 logger = Logger()
 
 
 class _KeptAnswer(BaseIdempotencySerializer):
     """The answer as kept for replays: the raw key replaced by null."""
 
-    def to_dict(self, data: dict) -> dict:
+    def to_dict(self, data: Answer) -> Answer:
         body = json.loads(data.get("body") or "null")
         if isinstance(body, dict) and body.get(RAW_KEY_FIELD) is not None:
             data = {**data, "body": json.dumps(body | {RAW_KEY_FIELD: None})}
         return data
 
-    def from_dict(self, data: dict) -> dict:
+    def from_dict(self, data: Answer) -> Answer:
         return data
 
 
-def _replayed(response: dict, _record: Any) -> dict:
+# The parameter names are Powertools' IdempotentHookFunction's.
+def _replayed(response: Answer, idempotent_data: DataRecord) -> Answer:
     return {**response, "headers": {**(response.get("headers") or {}), REPLAYED_HEADER: "true"}}
 
 
@@ -62,7 +66,7 @@ class _NotKept(Exception):
     """An answer other than 200: Powertools deletes the in-progress record on an exception,
     so the answer goes back to the caller and nothing is kept."""
 
-    def __init__(self, response: dict):
+    def __init__(self, response: Answer) -> None:
         super().__init__(response.get("statusCode"))
         self.response = response
 
@@ -74,18 +78,21 @@ CONFIG = IdempotencyConfig(
 
 
 @lru_cache(maxsize=1)
-def _answer_once() -> Callable[..., dict]:
+def _answer_once() -> Callable[..., Answer]:
     store = IdempotencyStore()
 
-    @idempotent_function(data_keyword_argument="request", persistence_store=store,
-                         config=CONFIG, output_serializer=_KeptAnswer(), key_prefix="request")
-    def answer(request: dict, resolve: Callable[[], dict]) -> dict:
+    def answer(request: dict[str, Any], resolve: Callable[[], Answer]) -> Answer:
         response = resolve()
         if response.get("statusCode") != 200:
             raise _NotKept(response)
         return response
 
-    return answer
+    # The decorator applied by hand: Powertools types it as returning Any, and this keeps the
+    # answer's type. Called with keywords only (data_keyword_argument), hence the `...`.
+    once: Callable[..., Answer] = idempotent_function(
+        answer, data_keyword_argument="request", persistence_store=store, config=CONFIG,
+        output_serializer=_KeptAnswer(), key_prefix="request")
+    return once
 
 
 def checked_key(value: str) -> str:
@@ -95,17 +102,17 @@ def checked_key(value: str) -> str:
     return value
 
 
-def answer_once(event: dict, context: Any, caller_token: str, idempotency_key: str,
-                resolve: Callable[[], dict]) -> dict:
+def answer_once(event: dict[str, Any], context: Any, caller_token: str, idempotency_key: str,
+                resolve: Callable[[], Answer]) -> Answer:
     """The route's answer, computed once per idempotency key (see the module docstring)."""
     body = event.get("body")
     request = {"scope": [caller_token, event.get("routeKey"), checked_key(idempotency_key)],
                "body": json.loads(body) if body else None}
     if callable(getattr(context, "get_remaining_time_in_millis", None)):
         CONFIG.register_lambda_context(context)  # in progress until the invocation times out
-    ran: list[dict] = []
+    ran: list[Answer] = []
 
-    def run() -> dict:
+    def run() -> Answer:
         ran.append(resolve())
         return ran[0]
 

@@ -37,13 +37,14 @@ class Stores:
         return Transaction()
 
 
-_active: list[Any] = []
+# A test's fakes stand in for a Stores here (use() takes them as Any: they are duck-typed).
+_active: list[Stores] = []
 
 
 def stores() -> Stores:
     if not _active:
         _active.append(Stores())
-    return _active[0]  # type: ignore[no-any-return]
+    return _active[0]
 
 
 def use(replacement: Any) -> Any:

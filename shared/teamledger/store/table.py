@@ -117,7 +117,8 @@ class Query:
         total, start_key = 0, None
         while True:
             response = call("query", self.request(None, start_key) | {"Select": "COUNT"})
-            total += response.get("Count", 0)
+            counted: int = response.get("Count", 0)
+            total += counted
             start_key = response.get("LastEvaluatedKey")
             if not start_key:
                 return total

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import lru_cache, wraps
-from typing import Any
+from typing import Any, TypeVar
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
@@ -42,6 +42,11 @@ FIELDS = tuple(AuditLog.model_fields)
 MARKER_TTL = timedelta(days=7)
 MAX_PARTITION_KEY = 256  # Kinesis' limit, in characters
 
+# A stream record as Lambda hands it over: plain JSON around the DynamoDB-typed images and keys.
+Record = dict[str, Any]
+# The function's handler, whatever it answers (lambda_entry keeps its exact type).
+HandlerT = TypeVar("HandlerT", bound=Callable[[dict[str, Any], Any], Any])
+
 logger = Logger()
 tracer = Tracer(patch_modules=("botocore",))
 metrics = Metrics()
@@ -56,7 +61,7 @@ class HeldBack(Exception):
 
 
 @lru_cache(maxsize=1)
-def kinesis():
+def kinesis() -> Any:
     return aws_client("kinesis", settings().kinesis_endpoint)
 
 
@@ -75,7 +80,7 @@ def partition_key(object_id: str) -> str:
     return hashlib.sha256(object_id.encode()).hexdigest()
 
 
-def audit_log(record: dict) -> AuditLog:
+def audit_log(record: Record) -> AuditLog:
     """The AuditLog of a stream record's new image; Unpublishable if it has none."""
     image = (record.get("dynamodb") or {}).get("NewImage")
     if not image:
@@ -96,11 +101,12 @@ def audit_log(record: dict) -> AuditLog:
     return log
 
 
-def _sequence_number(record: dict) -> str:
-    return record["dynamodb"]["SequenceNumber"]
+def _sequence_number(record: Record) -> str:
+    number: str = record["dynamodb"]["SequenceNumber"]
+    return number
 
 
-def _object_of(record: dict) -> str:
+def _object_of(record: Record) -> str:
     """What orders records: the audit item's partition, one per object (a poison record's
     too, whatever its image holds)."""
     partition = ((record.get("dynamodb") or {}).get("Keys") or {}).get("PK") or {}
@@ -120,7 +126,7 @@ class AuditBatch:
         default_factory=lambda: {"Published": 0, "AlreadyPublished": 0, "Failed": 0})
 
     @classmethod
-    def read(cls, records: list[dict]) -> "AuditBatch":
+    def read(cls, records: list[Record]) -> "AuditBatch":
         """Parse every record and read the markers of the batch (one BatchGetItem per 100)."""
         logs: dict[str, AuditLog | Unpublishable] = {}
         for record in records:
@@ -187,7 +193,7 @@ def _reason(error: Exception) -> str:
     return type(error).__name__
 
 
-def lambda_entry(handler: Callable[[dict, Any], dict]) -> Callable[[dict, Any], dict]:
+def lambda_entry(handler: HandlerT) -> HandlerT:
     """Logger, Tracer and Metrics around the publisher's handler, as api.lambda_entry does for
     the routes. The event is never logged."""
 
@@ -195,7 +201,9 @@ def lambda_entry(handler: Callable[[dict, Any], dict]) -> Callable[[dict, Any], 
     @tracer.capture_lambda_handler(capture_response=False)
     @metrics.log_metrics(raise_on_empty_metrics=False, capture_cold_start_metric=True)
     @wraps(handler)
-    def lambda_handler(event: dict, context: Any) -> dict:
+    def lambda_handler(event: dict[str, Any], context: Any) -> Any:
         return handler(event, context)
 
-    return lambda_handler
+    # Powertools' decorators are typed as returning Any; the handler keeps its call and answer.
+    wrapped: HandlerT = lambda_handler
+    return wrapped
