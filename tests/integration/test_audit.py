@@ -234,6 +234,9 @@ def test_audit_pages_by_cursor_newest_first_and_time_range(api):
     {"cursor": "not-a-cursor"},
     {"object_id": "a", "cursor": "WzEsIm9iamVjdCIsIkFVRElUI2IiLCJ4Il0"},  # another object's
     {"start": "2026-11-27T10:00:00Z", "end": "2026-11-27T09:00:00Z"},
+    # Valid times whose UTC falls outside years 1..9999
+    {"start": "0001-01-01T00:00:00+14:00"},
+    {"end": "9999-12-31T23:59:59-14:00"},
 ])
 def test_bad_cursor_or_range_is_400(api, query):
     reply = api.get("/audit", query=query)

@@ -21,6 +21,7 @@ from teamledger.store import stores
 from teamledger.store.refs import KeyRef, MemberRef, Ref, TeamRef, UserRef
 from teamledger.store.retry import retry
 from teamledger.store.table import Transaction
+from teamledger.store.teams import ACTIVE
 from teamledger.timestamps import to_iso, utcnow
 
 Item = dict[str, Any]
@@ -79,7 +80,7 @@ def generate_key(actor: Actor, request: KeyGenerateRequest) -> GeneratedKey:
     if request.team_id:
         team = found.get(TeamRef(request.team_id))
         role = (found.get(MemberRef(request.team_id, caller.user_id or "")) or {}).get("role")
-        exists = team is not None and team.get("status") == "active"
+        exists = team is not None and team.get("status") == ACTIVE
         relations = {Relation.SELF} if exists and (caller.is_admin or role == "admin") else set()
         authorize(caller, Action.KEY_GENERATE, exists=exists, what=f"Team {request.team_id}",
                   relations=relations)

@@ -23,7 +23,7 @@ from teamledger.errors import BadRequest, Unauthorized
 from teamledger.http.models import ListedTeam, Team, TeamPage
 from teamledger.store import stores
 from teamledger.store.team_orders import TeamMatch, is_sort_key, sort_key
-from teamledger.store.teams import TeamView
+from teamledger.store.teams import ACTIVE, TeamView
 
 Item = dict[str, Any]
 DEFAULT_ORGANIZATION = "default_organization"  # LiteLLM's name for "no organization"
@@ -38,7 +38,7 @@ class TeamFilter:
     team_alias: str | None = None  # partial, case-insensitive
 
     def matches(self, team: Item) -> bool:
-        if team.get("status") != "active":
+        if team.get("status") != ACTIVE:
             return False
         if self.team_id is not None and team["team_id"] != self.team_id:
             return False

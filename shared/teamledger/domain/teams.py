@@ -11,7 +11,7 @@ from teamledger.domain.keys import delete_key
 from teamledger.domain.memberships import add_member, delete_member, member_values
 from teamledger.domain.policy import Action, Relation, authorize, check_gate, team_relations
 from teamledger.domain.views import listed_key, member_public, membership, team_public, to_team
-from teamledger.errors import BadRequest
+from teamledger.errors import BadRequest, Busy, TransactionCancelled
 from teamledger.http.models import (
     Member,
     Team,
@@ -26,7 +26,7 @@ from teamledger.http.models import (
 from teamledger.store import stores
 from teamledger.store.refs import MemberRef, TeamRef
 from teamledger.store.retry import retry
-from teamledger.store.teams import TeamView
+from teamledger.store.teams import ACTIVE, TeamView
 from teamledger.timestamps import to_iso, utcnow
 
 Item = dict[str, Any]
@@ -232,7 +232,7 @@ def delete_teams(actor: Actor, request: TeamDeleteRequest) -> TeamsDeleted:
 
 def _mark_deleting(actor: Actor, teams: list[Item]) -> None:
     """One transaction: the teams vanish from every read, their keys stop authenticating."""
-    active = [t for t in teams if t.get("status") == "active"]
+    active = [t for t in teams if t.get("status") == ACTIVE]
     if not active:
         return  # an earlier delete got this far: only the cleanup is left
     tx = stores().transaction()
@@ -242,7 +242,10 @@ def _mark_deleting(actor: Actor, teams: list[Item]) -> None:
         audit.record(tx, actor, audit.DELETED, audit.TEAM_TABLE, team["team_id"],
                      team_public(team), None)
     stores().teams.count(tx, -len(active))
-    retry(tx.commit, "These teams changed while being deleted; please retry", limit=1)
+    try:
+        tx.commit()
+    except TransactionCancelled as cancelled:
+        raise Busy("These teams changed while being deleted; please retry") from cancelled
 
 
 def cleanup_team(actor: Actor | None, team_id: str) -> None:

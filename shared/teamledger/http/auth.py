@@ -8,6 +8,7 @@ from teamledger.config import settings
 from teamledger.domain.callers import DEFAULT_USER_ID, PROXY_ADMIN, Caller, token_of
 from teamledger.errors import Unauthorized
 from teamledger.store import stores
+from teamledger.store.teams import ACTIVE
 from teamledger.timestamps import to_iso, utcnow
 
 
@@ -57,7 +58,7 @@ def authenticate(authorization: str | None) -> Caller:
 
 def _require_active_team(team_id: str) -> None:
     team = stores().teams.gate(team_id)
-    if team is None or team.get("status") != "active":
+    if team is None or team.get("status") != ACTIVE:
         raise Unauthorized("Authentication Error, this key's team no longer exists.")
     if team.get("blocked"):
         raise Unauthorized(f"Authentication Error, team {team_id} is blocked.")
