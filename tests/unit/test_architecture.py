@@ -43,6 +43,16 @@ def test_every_module_of_the_layer_is_in_the_architecture_page():
     assert missing == [], f"add these to docs/architecture.md's Layers: {missing}"
 
 
+def test_every_function_is_in_the_route_map():
+    # Given the Route map of docs/architecture.md
+    text = DOC.read_text()
+    route_map = text[text.index("## Route map"):text.index("## Request path")]
+    # Then each function of functions/ has its row there
+    functions = sorted(p.parent.name for p in (REPO_ROOT / "functions").glob("*/app.py"))
+    missing = [f for f in functions if f"`{f}`" not in route_map]
+    assert missing == [], f"add these to docs/architecture.md's Route map: {missing}"
+
+
 def test_the_docs_stand_on_their_own():
     # No page of docs/ points outside the repository (the contract lives in docs/api.md)
     for page in (REPO_ROOT / "docs").glob("*.md"):
