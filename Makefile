@@ -1,6 +1,8 @@
 # The two commands a user needs: `make dev` and `make test`. Everything installs itself.
 SHELL := /bin/bash
 PORT ?= 3000
+# Processes that run `make dev`'s handlers at once (0: in the server's own process, one at a time).
+WORKERS ?= 4
 # Where `make dev` keeps its data (empty: nowhere); relative paths are from the repo root.
 DATA_DIR ?= .devserver/data
 
@@ -35,7 +37,7 @@ $(FUZZ)/.installed: requirements-fuzz.txt requirements.txt shared/requirements.t
 	touch $@
 
 dev: $(VENV)/.installed
-	PORT=$(PORT) DATA_DIR="$(DATA_DIR)" $(PY) -m tests.support.devserver
+	PORT=$(PORT) DATA_DIR="$(DATA_DIR)" WORKERS=$(WORKERS) $(PY) -m tests.support.devserver
 
 # Empties `make dev`'s DATA_DIR: its tables, audit stream and layout go. A folder that is not
 # one `make dev` wrote (no layout.json, not empty) is left alone.

@@ -1,7 +1,9 @@
 """`make dev`'s server as a process of its own, for tests that talk real HTTP to it.
 
 It keeps no data (DATA_DIR empty) unless the caller gives it a data_dir: a test's server must
-never read or write the user's `.devserver/data`, and `make load`/`make fuzz` start fresh.
+never read or write the user's `.devserver/data`, and `make load`/`make fuzz` start fresh. Its
+handlers run in WORKERS processes (the environment's, else the dev server's default, 4) unless
+the caller says how many, so the e2e tests, `make load` and `make fuzz` race for real.
 """
 
 import os
@@ -77,20 +79,25 @@ class DevServerProcess:
 DEV_SERVER_COMMAND = [sys.executable, "-m", "tests.support.devserver"]
 
 
-def dev_server_environment(port: int, master_key: str, data_dir: Path | None) -> dict[str, str]:
+def dev_server_environment(port: int, master_key: str, data_dir: Path | None,
+                           workers: int | None = None) -> dict[str, str]:
     """The environment of a dev server process on `port` with a moto of its own, keeping its
-    data in `data_dir` (None: nowhere)."""
+    data in `data_dir` (None: nowhere), its handlers in `workers` processes (None: WORKERS)."""
     env = {**os.environ, "PORT": str(port), "MASTER_KEY": master_key,
            "DATA_DIR": str(data_dir) if data_dir is not None else ""}
     env.pop("AWS_ENDPOINT_URL", None)
+    if workers is not None:
+        env["WORKERS"] = str(workers)
     return env
 
 
 @contextmanager
 def dev_server_process(log_dir: Path, *, data_dir: Path | None = None,
-                       master_key: str | None = None) -> Iterator[DevServerProcess]:
+                       master_key: str | None = None,
+                       workers: int | None = None) -> Iterator[DevServerProcess]:
     """`python -m tests.support.devserver` on a free port, with a moto of its own (fresh, or
-    with the data of `data_dir`), its console in `log_dir`/devserver.log."""
+    with the data of `data_dir`), its handlers in `workers` processes (None: WORKERS), its
+    console in `log_dir`/devserver.log."""
     port = free_port()
     master_key = master_key or "sk-" + secrets.token_urlsafe(32)
     log_path = log_dir / "devserver.log"
@@ -98,7 +105,7 @@ def dev_server_process(log_dir: Path, *, data_dir: Path | None = None,
         process = subprocess.Popen(
             DEV_SERVER_COMMAND,
             cwd=REPO_ROOT,
-            env=dev_server_environment(port, master_key, data_dir),
+            env=dev_server_environment(port, master_key, data_dir, workers),
             stdout=log,
             stderr=subprocess.STDOUT,
         )

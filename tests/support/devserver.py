@@ -8,7 +8,20 @@ that route's `lambda_handler`, and the handler's result goes back the way API Ga
 Environment read: PORT (3000), AWS_ENDPOINT_URL (unset: a moto server is started on loopback),
 TABLE_NAME (teamledger), MASTER_KEY (unset: a random one, printed), AVAILABLE_TEAMS,
 AUDIT_STREAM_NAME (teamledger-audit), BUDGET_RESET_INTERVAL (60: seconds between budget resets),
-DATA_DIR (.devserver/data, relative to the repo root; empty: keep nothing).
+DATA_DIR (.devserver/data, relative to the repo root; empty: keep nothing), WORKERS (4).
+
+The handlers run in up to WORKERS worker processes (tests/support/devworkers.py), one invocation
+at a time each, as Lambda runs concurrent invocations in separate execution environments: with
+more than one, concurrent requests race for real. WORKERS=0 runs them in this process instead,
+one at a time under the invocation lock (a breakpoint in a handler works there). The HTTP
+server, its access log, moto and its journal stay in this process. Every answer a handler gave
+carries `x-dev-worker: <pid>`, the process that ran it: a dev-server-only header (API Gateway
+sends none) by which tests see that requests ran in different processes.
+
+The stream poller and the budget-reset schedule are not request-driven and stay in this process,
+under the invocation lock: they run Powertools handlers too (the audit publisher, the reset),
+so neither may run beside the other, nor, with WORKERS=0, beside a request. They never race
+with themselves, as a stream shard's batches and a schedule's runs do not in Lambda.
 
 Its moto keeps its data in DATA_DIR, written through (tests/support/devdata.py says how), so a
 restart, even after a kill -9, finds every change a client was answered; `make dev-reset`
@@ -43,14 +56,14 @@ import warnings
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import boto3
 from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.metrics.functions import is_metrics_disabled
 from aws_lambda_powertools.metrics.provider import cold_start
 
-from tests.support import devdata, devstate, moto_server
+from tests.support import devdata, devstate, devworkers
 from tests.support.apigw import api_gateway_sends_as_text, http_event, lambda_context
 from tests.support.resetbudgets import ResetSchedule
 from tests.support.streams import StreamPoller
@@ -65,12 +78,19 @@ from tests.support.template import (
     table_layout,
 )
 
+if TYPE_CHECKING:
+    from tests.support import moto_server
+
 DEFAULT_PORT = 3000
 DEFAULT_TABLE_NAME = "teamledger"
 DEFAULT_DATA_DIR = ".devserver/data"  # relative to the repo root, as `make dev-reset` has it
 HOST = "127.0.0.1"
 # API Gateway HTTP API refuses larger payloads with 413 before Lambda is called.
 MAX_BODY_BYTES = 10 * 1024 * 1024
+
+# The pid of the process that ran the handler, on each answer a handler gave (dev server only).
+WORKER_HEADER = "x-dev-worker"
+DEFAULT_WORKERS = 4
 
 # Connection-level headers end at API Gateway; the integration never sees them.
 HOP_BY_HOP_HEADERS = frozenset(
@@ -84,8 +104,9 @@ class InvocationLock:
     Powertools keeps the current event on a class attribute (BaseRouter.current_event) and
     shares Logger/Metrics state across the process, so two handlers running at once in one
     process would read each other's requests. Lambda runs one invocation per execution
-    environment at a time; this lock gives the process the same rule. HTTP parsing and writing
-    stay concurrent.
+    environment at a time; this lock gives the process the same rule (the background tasks',
+    and the requests' with WORKERS=0; a worker process runs one at a time by itself). HTTP
+    parsing and writing stay concurrent.
 
     With POWERTOOLS_METRICS_DISABLED, Powertools never clears its metric set, and prints it
     (EMF JSON) once a metric holds 100 values; Lambda's flush would have cleared it after each
@@ -121,22 +142,27 @@ class BackgroundTask(Protocol):
 
 
 class RouteTable:
-    """The template's routes; each handler module is imported on its first request only."""
+    """The template's routes, invoked in the worker pool's processes or, without one, in this
+    process; each handler module is imported on its first request (in a process) only."""
 
-    def __init__(self, route_list: list[Route]):
+    def __init__(self, route_list: list[Route], workers: devworkers.WorkerPool | None = None):
         self._routes = {(route.method, route.path): route for route in route_list}
         self._handlers: dict[Route, Callable[[dict, Any], Any]] = {}
+        self._workers = workers
 
     def match(self, method: str, path: str) -> Route | None:
         return self._routes.get((method, path))
 
-    def invoke(self, route: Route, event: dict) -> Any:
+    def invoke(self, route: Route, event: dict) -> tuple[Any, int]:
+        """The handler's result and the pid of the process that ran it."""
+        if self._workers is not None:
+            return self._workers.invoke(route.module, route.handler, route.function, event)
         with _INVOCATION_LOCK:
             handler = self._handlers.get(route)
             if handler is None:
                 module = importlib.import_module(route.module)
                 handler = self._handlers[route] = getattr(module, route.handler)
-            return handler(event, lambda_context(function_name=route.function))
+            return handler(event, lambda_context(function_name=route.function)), os.getpid()
 
 
 def http_response(result: Any) -> tuple[int, list[tuple[str, str]], bytes]:
@@ -215,11 +241,19 @@ class ApiGatewayRequestHandler(BaseHTTPRequestHandler):
             source_ip=self.client_address[0],
         )
         try:
-            return http_response(self.server.route_table.invoke(route, event))
-        except Exception:
-            # A Lambda error: API Gateway answers 500; the traceback is what CloudWatch would hold.
-            print(f"{route.function} failed:\n{traceback.format_exc()}", file=sys.stderr)
+            result, pid = self.server.route_table.invoke(route, event)
+            status, headers, payload = http_response(result)
+        except devworkers.PoolClosed:
+            # Stopping: the connection is cut next; nothing failed that a log should show.
             return gateway_error(500, "Internal Server Error")
+        except Exception as error:
+            # A Lambda error: API Gateway answers 500; the traceback is what CloudWatch would hold
+            # (a worker's comes as the error's message).
+            details = (str(error) if isinstance(error, devworkers.InvocationFailed)
+                       else traceback.format_exc())
+            print(f"{route.function} failed:\n{details}", file=sys.stderr)
+            return gateway_error(500, "Internal Server Error")
+        return status, [*headers, (WORKER_HEADER, str(pid))], payload
 
     def _read_body(self) -> bytes | None:
         if self.headers.get("transfer-encoding", "").lower() == "chunked":
@@ -275,6 +309,7 @@ class ApiGatewayHttpServer(ThreadingHTTPServer):
         self.route_table = route_table
         self._connections: set[socket.socket] = set()
         self._connections_lock = threading.Lock()
+        self._cut = False
         super().__init__(address, ApiGatewayRequestHandler)
 
     def process_request(self, request, client_address) -> None:
@@ -287,8 +322,15 @@ class ApiGatewayHttpServer(ThreadingHTTPServer):
             self._connections.discard(request)
         super().shutdown_request(request)
 
+    def handle_error(self, request, client_address) -> None:
+        # A request still running when stop() cut its connection fails to write its answer;
+        # that broken pipe is the stop's doing, not a fault to print a traceback for.
+        if not self._cut:
+            super().handle_error(request, client_address)
+
     def close_open_connections(self) -> None:
         with self._connections_lock:
+            self._cut = True
             connections = list(self._connections)
         for connection in connections:
             # A client may have closed it already.
@@ -311,8 +353,12 @@ class DevServer:
         *,
         own_moto: bool = False,
         data_dir: Path | None = None,
+        workers: int = 0,
     ):
         self.port = port
+        # Worker processes for the handlers (0: none, the handlers run in this process).
+        self.workers = workers
+        self._pool: devworkers.WorkerPool | None = None
         self.master_key = master_key
         self.master_key_generated = False
         self.own_moto = own_moto
@@ -341,14 +387,19 @@ class DevServer:
 
     def start(self) -> None:
         template = load_template()
-        _put_layers_on_path(template)
+        layer_dirs = _put_layers_on_path(template)
         self._start_dynamodb_endpoint(template)
         self._configure_environment(template)
+        if self.workers:
+            # The environment the handlers read, as configured above: the workers get it whole.
+            self._pool = devworkers.WorkerPool(self.workers, dict(os.environ), layer_dirs)
+            self._pool.start()
         table = create_table(boto3.client("dynamodb"), self.table_name, template)
         create_stream(boto3.client("kinesis"), self.audit_stream_name, template)
         self.background_tasks += self._stream_pollers(template, table["LatestStreamArn"])
         self.background_tasks.append(ResetSchedule(_INVOCATION_LOCK))
-        self._http = ApiGatewayHttpServer((HOST, self.port), RouteTable(routes(template)))
+        self._http = ApiGatewayHttpServer((HOST, self.port),
+                                          RouteTable(routes(template), self._pool))
         for task in self.background_tasks:
             task.start()
         devstate.write(devstate.DevState(
@@ -377,6 +428,9 @@ class DevServer:
             self._http.server_close()
             self._http.close_open_connections()
             self._http = None
+        if self._pool is not None:
+            self._pool.close()
+            self._pool = None
         if self._moto is not None:
             self._moto.stop()
             self._moto = None
@@ -388,6 +442,10 @@ class DevServer:
     def _start_dynamodb_endpoint(self, template: dict) -> None:
         self.endpoint_url = None if self.own_moto else os.environ.get("AWS_ENDPOINT_URL")
         if not self.endpoint_url:
+            # Imported only here: each worker process imports this module as its __main__
+            # (multiprocessing's spawn does) and has no use for moto, the heaviest import.
+            from tests.support import moto_server
+
             if self.data_dir is not None:
                 # Before moto starts: a DATA_DIR that cannot be used stops the start at once.
                 self.journal = devdata.Journal.open(self.data_dir, table_layout(template))
@@ -439,13 +497,17 @@ class DevServer:
         self._replaced_env.clear()
 
 
-def _put_layers_on_path(template: dict) -> None:
-    # Lambda puts each layer's python/ on sys.path (/opt/python); SAM builds it from ContentUri.
+def _put_layers_on_path(template: dict) -> list[str]:
+    """Lambda puts each layer's python/ on sys.path (/opt/python); SAM builds it from
+    ContentUri. Returns the layers' folders (the workers put them on theirs)."""
+    layer_dirs = []
     for resource in template["Resources"].values():
         if resource.get("Type") == "AWS::Serverless::LayerVersion":
             layer_dir = str(REPO_ROOT / resource["Properties"]["ContentUri"])
+            layer_dirs.append(layer_dir)
             if layer_dir not in sys.path:
                 sys.path.insert(0, layer_dir)
+    return layer_dirs
 
 
 def _global_function_environment(template: dict) -> dict[str, str]:
@@ -460,7 +522,8 @@ def start_in_thread(port: int = 0, master_key: str | None = None,
     """Run the whole dev server in this process: returns (base_url, stop).
 
     Starts a moto server of its own (whatever AWS_ENDPOINT_URL says; fresh unless `data_dir`
-    is given) and the HTTP server on `port` (0: a free one) in a daemon thread. It sets
+    is given) and the HTTP server on `port` (0: a free one) in a daemon thread; the handlers
+    run in this process, one at a time (WORKERS=0: no worker processes). It sets
     process-global environment variables (AWS_ENDPOINT_URL, AWS credentials and region,
     TABLE_NAME, MASTER_KEY, POWERTOOLS_*) that `stop()` restores. The layer caches its settings
     and clients per process, as Lambda does per execution environment, so run one per test
@@ -501,6 +564,7 @@ def _print_banner(server: DevServer) -> None:
     print(f"  audit:      Kinesis stream {server.audit_stream_name} "
           f"(make audit-tail PORT={server.port})", flush=True)
     print(f"  data:       {_data_note(server)}", flush=True)
+    print(f"  workers:    {_workers_note(server)}", flush=True)
     if server.journal is not None and server.journal.replayed.diverged:
         diverged = server.journal.replayed.diverged
         line, operation, status = diverged[0]
@@ -521,6 +585,29 @@ def _data_note(server: DevServer) -> str:
             f"{replayed.seconds:.1f}s; {reset} empties it)")
 
 
+def _workers_note(server: DevServer) -> str:
+    if not server.workers:
+        return "none: handlers run in this process, one at a time (WORKERS=0)"
+    if server.workers == 1:
+        return "1 handler process, one request at a time (WORKERS)"
+    return (f"up to {server.workers} handler processes, started as concurrent requests need "
+            "them (WORKERS)")
+
+
+def workers_from_environment() -> int:
+    """WORKERS (DEFAULT_WORKERS if unset or empty); ValueError unless a whole number >= 0."""
+    value = os.environ.get("WORKERS", "").strip()
+    if not value:
+        return DEFAULT_WORKERS
+    try:
+        workers = int(value)
+    except ValueError:
+        workers = -1
+    if workers < 0:
+        raise ValueError(f"WORKERS must be a whole number, 0 or more, not {value!r}")
+    return workers
+
+
 def data_dir_from_environment() -> Path | None:
     """DATA_DIR (relative to the repo root), its default if unset, None if set empty."""
     value = os.environ.get("DATA_DIR", DEFAULT_DATA_DIR)
@@ -535,8 +622,13 @@ def main() -> int:
     # Metrics are off (POWERTOOLS_METRICS_DISABLED), so every flush would warn that it has none.
     warnings.filterwarnings("ignore", message="No application metrics to publish",
                             category=UserWarning)
+    try:
+        workers = workers_from_environment()
+    except ValueError as error:
+        print(f"devserver: cannot start: {error}", file=sys.stderr)
+        return 1
     server = DevServer(port=int(os.environ.get("PORT") or DEFAULT_PORT),
-                       data_dir=data_dir_from_environment())
+                       data_dir=data_dir_from_environment(), workers=workers)
     try:
         server.start()
     except (OSError, devdata.DataDirError) as error:

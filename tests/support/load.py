@@ -4,7 +4,8 @@ fixed time, then a full consistency check of everything the server acknowledged.
     LOAD_CLIENTS=16 LOAD_SECONDS=30 .venv/bin/python -m tests.support.load
 
 Environment read: LOAD_CLIENTS (16: client threads, one keep-alive connection each),
-LOAD_SECONDS (30: how long they send), LOAD_SEED (1: the operation mix of each client).
+LOAD_SECONDS (30: how long they send), LOAD_SEED (1: the operation mix of each client), WORKERS
+(4: the dev server's handler processes, as `make dev` has them).
 
 It starts `make dev`'s server as a process on a free port (`dev_server_process`, a moto of its
 own), so the table is fresh and the team total can be checked exactly; a running `make dev` is
@@ -50,6 +51,7 @@ import pytest
 
 from bench.tables import render
 from tests.support.devprocess import dev_server_process
+from tests.support.devserver import workers_from_environment
 
 DEFAULT_CLIENTS = 16
 DEFAULT_SECONDS = 30.0
@@ -669,7 +671,8 @@ def main() -> int:
     try:
         with dev_server_process(log_dir) as server:
             print(f"make load: {clients} clients for {seconds:g} s against a dev server of its "
-                  f"own on {server.url} (seed {seed})", flush=True)
+                  f"own on {server.url} ({workers_from_environment()} workers, seed {seed})",
+                  flush=True)
             result = run(server.url, server.master_key, clients, seconds, seed)
     except (pytest.fail.Exception, SetupFailed) as error:
         print(f"load: {error}", file=sys.stderr)
