@@ -103,3 +103,21 @@ def test_self_join_is_only_oneself_as_user_without_budget_to_an_available_team(
 
 def test_no_self_join_without_a_user(available):
     assert self_join(TEAM_KEY, "open", [member(None)], False) == set()
+
+
+@pytest.mark.parametrize(("allowed", "route", "may"), [
+    ((), "/team/new", True),  # not limited
+    (("/key/info",), "/key/info", True),
+    (("/key/info",), "/key/info/x", False),  # a path is exact
+    (("/spend/*",), "/spend/track", True),
+    (("/spend/*",), "/spend", False),  # a prefix of paths below it
+    (("/spend/*",), "/spendings/x", False),
+    (("/key/info", "/team/*"), "/team/member_add", True),
+    (("/key/info",), None, False),
+])
+def test_a_key_limited_to_routes_calls_those_only(allowed, route, may):
+    caller = Caller("t", "u", "proxy_admin", route=route, allowed_routes=allowed)
+    assert caller.may_call_route() is may
+    if not may:
+        with pytest.raises(Forbidden, match="This key may only call"):
+            authorize(caller, Action.TEAM_READ)

@@ -22,6 +22,18 @@ class Caller:
     role: str | None
     team_id: str | None = None
     is_master: bool = False
+    route: str | None = None  # the path of the route called (its template, as routed)
+    allowed_routes: tuple[str, ...] = ()  # empty: not limited by the key
+
+    def may_call_route(self) -> bool:
+        """A key limited to some routes (exact paths, or prefixes ending in `/*`) calls only
+        those."""
+        if not self.allowed_routes:
+            return True
+        route = self.route or ""
+        return any(route == allowed or (allowed.endswith("/*") and
+                                        route.startswith(allowed[:-1]))
+                   for allowed in self.allowed_routes)
 
     @property
     def is_admin(self) -> bool:

@@ -117,6 +117,7 @@ def _commit_new_key(actor: Actor, request: KeyGenerateRequest, user_id: str | No
         key_alias=request.key_alias, models=request.models, max_budget=request.max_budget,
         budget_duration=request.budget_duration, budget_reset_at=reset_at,
         budget_anchor=reset_at, metadata=request.metadata,
+        allowed_routes=request.allowed_routes or None,
         expires=to_iso(lifetime.first_reset(now)) if lifetime else None)
     create_key(tx, actor, key)
     if request.team_id:

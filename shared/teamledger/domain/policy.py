@@ -98,8 +98,15 @@ def caller_kind(caller: Caller) -> str:
 
 
 def check_gate(caller: Caller, action: Action) -> None:
+    check_route(caller)
     if caller_kind(caller) not in RULES[action].gate:
         raise Forbidden(f"Your key is not allowed to {action.value}.")
+
+
+def check_route(caller: Caller) -> None:
+    """A key generated with `allowed_routes` calls those routes only, whatever its role."""
+    if not caller.may_call_route():
+        raise Forbidden(f"This key may only call {', '.join(caller.allowed_routes)}.")
 
 
 def check_known(caller: Caller, action: Action, exists: bool, what: str) -> None:

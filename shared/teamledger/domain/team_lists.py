@@ -17,7 +17,13 @@ from typing import Any
 
 from teamledger import cursors
 from teamledger.domain.callers import Actor, Caller
-from teamledger.domain.policy import Action, authorize, check_gate, may_list_teams_of
+from teamledger.domain.policy import (
+    Action,
+    authorize,
+    check_gate,
+    check_route,
+    may_list_teams_of,
+)
 from teamledger.domain.views import listed_key, membership, to_team
 from teamledger.errors import BadRequest, Unauthorized
 from teamledger.http.models import ListedTeam, Team, TeamPage
@@ -199,6 +205,7 @@ def list_teams(actor: Actor, user_id: str | None, organization_id: str | None) -
     table's teams in as many requests as their data fills 1 MB pages, a user's teams in one
     request each."""
     caller = actor.caller
+    check_route(caller)
     if not may_list_teams_of(caller, user_id):
         raise Unauthorized("Only admins may list all teams; pass your own user_id to list yours")
     team_ids = stores().members.team_ids_of(user_id) if user_id else None

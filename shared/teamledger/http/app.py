@@ -151,7 +151,9 @@ def _admit(event: Event, public: bool) -> "Actor | None":
         from teamledger.domain.callers import Actor
         from teamledger.http.auth import authenticate
 
-        caller = authenticate(headers.get("authorization"))
+        # routeKey is "<METHOD> <path template>" as API Gateway routed it ("$default" if none).
+        route = str(event.get("routeKey") or "").partition(" ")[2] or None
+        caller = authenticate(headers.get("authorization"), route)
         actor = Actor(caller, headers.get(CHANGED_BY_HEADER) or caller.user_id)
     method = ((event.get("requestContext") or {}).get("http") or {}).get("method", "")
     if method.upper() in BODILESS_METHODS:

@@ -38,11 +38,12 @@ def bearer_key(authorization: str | None) -> str:
     return value
 
 
-def authenticate(authorization: str | None) -> Caller:
+def authenticate(authorization: str | None, route: str | None = None) -> Caller:
     token = token_of(bearer_key(authorization))
     master = master_token()
     if master and hmac.compare_digest(token, master):
-        return Caller(token=token, user_id=DEFAULT_USER_ID, role=PROXY_ADMIN, is_master=True)
+        return Caller(token=token, user_id=DEFAULT_USER_ID, role=PROXY_ADMIN, is_master=True,
+                      route=route)
     key = stores().keys.for_auth(token)
     if key is None:
         raise Unauthorized("Authentication Error, invalid api key.")
@@ -53,7 +54,8 @@ def authenticate(authorization: str | None) -> Caller:
     if key.get("team_id"):
         _require_active_team(key["team_id"])
     return Caller(token=token, user_id=key.get("user_id"), role=key.get("user_role"),
-                  team_id=key.get("team_id"))
+                  team_id=key.get("team_id"), route=route,
+                  allowed_routes=tuple(key.get("allowed_routes") or ()))
 
 
 def _require_active_team(team_id: str) -> None:

@@ -84,6 +84,11 @@ class UserNewRequest(Request):
     teams: list[Id] | None = Field(default=None, max_length=20)
 
 
+# A route a key may be limited to: a path of this API, or a prefix of paths ending in `/*`.
+RoutePattern = Annotated[str, StringConstraints(min_length=2, max_length=256,
+                                                pattern=r"^/[A-Za-z0-9_.{}/-]*(/\*)?$")]
+
+
 class KeyGenerateRequest(Request):
     user_id: Id | None = None
     team_id: Id | None = None
@@ -93,6 +98,8 @@ class KeyGenerateRequest(Request):
     budget_duration: Text | None = None
     duration: Text | None = None
     metadata: Metadata | None = None
+    # Empty: every route its owner may call; else only these (LiteLLM's key field).
+    allowed_routes: list[RoutePattern] = Field(default_factory=list, max_length=100)
 
 
 # member_add is one transaction (100 items at most): the team check, then per member its item,
@@ -232,6 +239,7 @@ class Key(Response):
     expires: str | None = None
     blocked: bool = False
     metadata: dict[str, Any] = Field(default_factory=dict)
+    allowed_routes: list[str] = Field(default_factory=list)
     created_at: str
 
 

@@ -6,7 +6,7 @@ from teamledger.store import keys, table
 from teamledger.store.marshal import Item
 from teamledger.store.table import Transaction
 
-AUTH_FIELDS = ("user_id", "team_id", "user_role", "blocked", "expires")
+AUTH_FIELDS = ("user_id", "team_id", "user_role", "blocked", "expires", "allowed_routes")
 
 
 class KeyStore:
