@@ -99,6 +99,22 @@ def test_concurrent_spend_reports_over_http_add_exactly(dev_server):
     assert [last[k]["spend"] for k in ("key", "user", "team", "team_membership")] == [1.01] * 4
 
 
+def test_concurrent_retries_of_one_report_count_once_over_http(dev_server):
+    # Given a team key
+    _, team = call(dev_server, "POST", "/team/new", {})
+    _, key = call(dev_server, "POST", "/key/generate", {"team_id": team["team_id"]})
+    # When a gateway sends one report 12 times at once (its retries), and 5 other reports
+    reports = [{"token": key["token"], "spend": 0.5, "request_id": "call-0"}] * 12 + [
+        {"token": key["token"], "spend": 0.5, "request_id": f"call-{n}"} for n in range(1, 6)]
+    with ThreadPoolExecutor(17) as pool:
+        replies = list(pool.map(lambda body: call(dev_server, "POST", "/spend/track", body),
+                                reports))
+    # Then every one answered 200, and each report counted once: 6 x 0.5
+    assert [status for status, _ in replies] == [200] * 17
+    _, info = call(dev_server, "GET", f"/team/info?team_id={team['team_id']}")
+    assert info["team_info"]["spend"] == 3.0
+
+
 def test_the_raw_master_key_and_raw_keys_never_reach_the_log(dev_server):
     _, key = call(dev_server, "POST", "/key/generate", {})
     call(dev_server, "GET", f"/key/info?key={key['key']}")

@@ -42,6 +42,22 @@ def test_spend_goes_to_key_user_team_and_membership(api, owned_key):
         "info"]["spend"] == pytest.approx(0.3)
 
 
+def test_a_report_with_a_request_id_counts_once(api, owned_key):
+    # Given a report of 0.2 with a request id, whose answer the gateway did not get
+    token = owned_key["key"]["token"]
+    first = api.ok(_track(api, {"token": token, "spend": 0.2, "request_id": "call-1"}))
+    # When it sends the report again with that id, then another with a new id
+    again = api.ok(_track(api, {"token": token, "spend": 0.2, "request_id": "call-1"}))
+    later = api.ok(_track(api, {"token": token, "spend": 0.2, "request_id": "call-2"}))
+    # Then the retry answered the same totals and counted nothing; the new one counted
+    assert again == first and first["team"]["spend"] == 0.2
+    assert later["team"]["spend"] == pytest.approx(0.4)
+    # And another key's report with the same id is a report of its own
+    other = api.new_key(user_id=owned_key["user"]["user_id"], team_id=owned_key["team"]["team_id"])
+    both = api.ok(_track(api, {"token": other["token"], "spend": 0.2, "request_id": "call-1"}))
+    assert both["team"]["spend"] == pytest.approx(0.6)
+
+
 def test_decimal_amounts_add_exactly(api):
     user = api.new_user()
     key = api.new_key(user_id=user["user_id"])

@@ -35,6 +35,7 @@ class Data:
     keys: dict[str, Item] = field(default_factory=dict)
     audit: list[Item] = field(default_factory=list)
     published: set[str] = field(default_factory=set)
+    counted: set[tuple[str, str]] = field(default_factory=set)  # spend reports' request ids
     team_count: int = 0
     commits: int = 0
 
@@ -309,6 +310,10 @@ class FakeAudit:
 class FakeSpend:
     def __init__(self, data: Data):
         self.data = data
+
+    def claim(self, tx: FakeTransaction, token: str, request_id: str, expires: int) -> None:
+        tx.write(lambda: (token, request_id) not in self.data.counted,
+                 lambda: self.data.counted.add((token, request_id)))
 
     def add(self, tx: FakeTransaction, ref: Ref, amount: float) -> None:
         def holds() -> bool:

@@ -23,8 +23,9 @@ def token(fake) -> str:
     return str(key["token"])
 
 
-def _track(token: str, amount: float):
-    return spend.track_spend(ADMIN, SpendTrackRequest(token=token, spend=amount))
+def _track(token: str, amount: float, request_id: str | None = None):
+    return spend.track_spend(ADMIN, SpendTrackRequest(token=token, spend=amount,
+                                                      request_id=request_id))
 
 
 def test_a_report_counts_once_in_every_scope(fake, token):
@@ -66,3 +67,13 @@ def test_only_admins_report_spend(fake, token):
     with pytest.raises(Forbidden):
         spend.track_spend(actor("alice", "internal_user"),
                           SpendTrackRequest(token=token, spend=1))
+
+
+def test_a_retried_report_counts_once(fake, token):
+    # Given a report of 0.25 with a request id
+    _track(token, 0.25, request_id="call-1")
+    # When it is sent again (its answer was lost), and another report follows
+    again = _track(token, 0.25, request_id="call-1")
+    # Then the retry added nothing and answers the totals as they are
+    assert (again.key.spend, again.team.spend, again.team_membership.spend) == (0.25,) * 3
+    assert _track(token, 0.25, request_id="call-2").key.spend == 0.5

@@ -1,6 +1,6 @@
 """POST /spend/track: a gateway reports what a key spent; the amount goes to the key, its user,
 its team and the user's membership in that team, in one transaction, and the answer says who is
-over budget.
+over budget. A report with a request_id counts once: its note is in the same transaction.
 
 The amounts are counter additions (SpendStore), so concurrent reports never lose one another
 and 100 reports of 0.01 make exactly 1.00. An owner that is gone (a team: being deleted) is
@@ -10,6 +10,7 @@ Spend increments are counters, not changes of configuration: no audit record.
 """
 
 import math
+from datetime import timedelta
 from typing import Any
 
 from teamledger.domain.callers import Actor
@@ -21,10 +22,13 @@ from teamledger.http.models import BudgetState, SpendTracked, SpendTrackRequest
 from teamledger.store import stores
 from teamledger.store.refs import KeyRef, MemberRef, Ref, TeamRef, UserRef
 from teamledger.store.retry import retry
+from teamledger.timestamps import utcnow
 
 Item = dict[str, Any]
 SPEND_DECIMALS = 10
 MIN_SPEND = 10.0 ** -SPEND_DECIMALS
+# How long a report's request_id is remembered: longer than any client's retry loop.
+REQUEST_ID_TTL = timedelta(hours=24)
 
 
 def scopes_of(key: Item) -> dict[str, Ref]:
@@ -56,16 +60,24 @@ def track_spend(actor: Actor, request: SpendTrackRequest) -> SpendTracked:
     key = stores().keys.get(token) if token else None
     if key is None:
         raise NotFound("Key not found")
-    scopes = add_spend(scopes_of(key), amount)
+    counted_once = (key["token"], request.request_id) if request.request_id else None
+    scopes = add_spend(scopes_of(key), amount, counted_once)
     return _answer(scopes)
 
 
-def add_spend(scopes: dict[str, Ref], amount: float) -> dict[str, Ref]:
-    """Add the amount to every scope that still exists; returns the ones it went to."""
+def add_spend(scopes: dict[str, Ref], amount: float,
+              counted_once: tuple[str, str] | None = None) -> dict[str, Ref]:
+    """Add the amount to every scope that still exists; returns the ones it went to.
+    `counted_once` (key token, request id): in the same transaction, the note that this report
+    is counted; a report whose note exists already adds nothing (a retry)."""
     remaining = dict(scopes)
+    first = 1 if counted_once else 0  # the scopes' writes come after the note
 
     def attempt() -> dict[str, Ref]:
         tx = stores().transaction()
+        if counted_once:
+            expires = int((utcnow() + REQUEST_ID_TTL).timestamp())
+            stores().spend.claim(tx, *counted_once, expires)
         for ref in remaining.values():
             stores().spend.add(tx, ref, amount)
         try:
@@ -73,7 +85,10 @@ def add_spend(scopes: dict[str, Ref], amount: float) -> dict[str, Ref]:
         except TransactionCancelled as cancelled:
             if "ValidationException" in cancelled.reasons:  # retrying cannot help
                 raise BadRequest("This spend cannot be added to these totals") from cancelled
-            gone = {name for n, name in enumerate(remaining) if cancelled.failed_at(n)}
+            if counted_once and cancelled.failed_at(0):
+                return remaining  # counted before: the answer is the totals as they are
+            gone = {name for n, name in enumerate(remaining, first)
+                    if cancelled.failed_at(n)}
             if "key" in gone:
                 raise NotFound("Key not found") from cancelled
             if "team" in gone:

@@ -146,6 +146,8 @@ class SpendTrackRequest(Request):
     token: Annotated[str, StringConstraints(min_length=1, max_length=512)] | None = None
     key: Annotated[str, StringConstraints(min_length=1, max_length=512)] | None = None
     spend: float
+    # A retry with the same request_id (for this key) counts once.
+    request_id: Annotated[str, StringConstraints(min_length=1, max_length=256)] | None = None
 
 
 class KeyDeleteRequest(Request):

@@ -1,6 +1,7 @@
 """Every key string of the single table. Only the stores of this package use it: nothing
 outside `teamledger.store` knows the layout (docs/architecture.md has it as a table)."""
 
+import hashlib
 import struct
 from typing import Any
 from zlib import crc32
@@ -87,6 +88,17 @@ AUDIT_PUBLISHED_PREFIX = "AUDITPUB#"
 
 def audit_published(audit_id: str) -> Key:
     return key(f"{AUDIT_PUBLISHED_PREFIX}{audit_id}", "PUBLISHED")
+
+
+# A spend report counted (POST /spend/track with a request_id): one partition per hashed
+# (key token, request id), so a retry finds it and the reports spread like everything else;
+# TTL (`ttl`) removes them.
+SPEND_REQUEST_PREFIX = "SPENDREQ#"
+
+
+def spend_request(token: str, request_id: str) -> Key:
+    digest = hashlib.sha256(f"{token}\n{request_id}".encode()).hexdigest()
+    return key(f"{SPEND_REQUEST_PREFIX}{digest}", "COUNTED")
 
 
 # An Idempotency-Key record (Powertools Idempotency): one partition per hashed (caller, route,
