@@ -242,6 +242,12 @@ SCENARIOS: dict[str, Scenario] = {
         "/spend/track", {"spend": SPEND},
         _with(_alices_key_in_t1),
         from_setup=lambda context: {"token": context["spend_token"]}, done=_spend_done),
+    # With a request_id the retry counts nothing: the amount lands once, faults or not.
+    "spend_track_once": Scenario(
+        "/spend/track", {"spend": SPEND, "request_id": "call-1"},
+        _with(_alices_key_in_t1),
+        from_setup=lambda context: {"token": context["spend_token"]},
+        done=lambda items, twice: _spend_done(items, False)),
 }
 
 
@@ -262,6 +268,7 @@ PLANS: dict[str, tuple[str, ...]] = {
     "key_generate": ("BatchGetItem", "TransactWriteItems"),
     "key_delete": ("GetItem", "BatchGetItem", "BatchGetItem", "TransactWriteItems"),
     "spend_track": ("GetItem", "TransactWriteItems", "BatchGetItem", "UpdateItem"),
+    "spend_track_once": ("GetItem", "TransactWriteItems", "BatchGetItem", "UpdateItem"),
 }
 
 TRANSACT = "TransactWriteItems"
