@@ -20,10 +20,10 @@ from teamledger.domain import audit
 from teamledger.domain.durations import BudgetPeriod
 from teamledger.errors import BadRequest, Busy, TransactionCancelled
 from teamledger.store import stores
-from teamledger.store.marshal import Item
 from teamledger.store.retry import retry
 from teamledger.timestamps import from_iso, to_iso, utcnow
 
+Item = dict[str, Any]
 JOB = "litellm_budget_reset_job"
 WORKERS = 8
 MARGIN_MS = 15_000  # stop this long before the Lambda time limit
