@@ -7,6 +7,8 @@ warm overhead (on the small table), the big team delete, then cold starts (moto 
 import time
 
 from bench import (
+    capacity,
+    capacity_model,
     cold_start,
     list_scaling,
     request_counts,
@@ -104,9 +106,14 @@ def main() -> None:
             "smaller table): items read per item reset, one run each")
     print(reset_scaling.report(scaling["reset"]), flush=True)
 
+    section(capacity.TITLE)
+    capacity_rows = capacity.measure()
+    print(capacity_model.report(capacity_rows), flush=True)
+
     seconds = time.perf_counter() - started
     path = results.write(request_counts.results(scenario), cold, warm, seconds,
-                         list_scaling.results(scaling), reset_scaling.results(scaling["reset"]))
+                         list_scaling.results(scaling), reset_scaling.results(scaling["reset"]),
+                         capacity_model.as_json(capacity_rows))
     print(f"\nwrote {path.relative_to(path.parents[1])} in {seconds:.0f} s "
           f"(moto sections {moto_seconds:.0f} s, cold starts {cold_seconds:.0f} s)")
 

@@ -10,9 +10,10 @@ PATH = Path(__file__).resolve().parent / "results.json"
 
 
 def write(requests: dict, cold_start: dict, warm: dict, seconds: float,
-          list_scaling: dict, budget_reset: dict) -> Path:
+          list_scaling: dict, budget_reset: dict, capacity: list) -> Path:
     document = {
         "requests": requests,
+        "capacity": capacity,
         "list_scaling": list_scaling,
         "budget_reset": budget_reset,
         "cold_start_ratio": {name: round(m["ratio"], 3) for name, m in cold_start.items()},
