@@ -44,16 +44,10 @@ def _list_scaling() -> dict:
     dynamo = LocalDynamo()
     dynamo.start()
     try:
-        from teamledger.config import settings
-        from teamledger.http import auth
         from teamledger.store.client import client
 
         from bench.handlers import Handlers
 
-        # The layer still knows section 1's moto and master key: forget them.
-        settings.cache_clear()
-        client.cache_clear()
-        auth._master_token_from_environment.cache_clear()
         recorder = CallRecorder()
         recorder.attach(client())
         scaling = list_scaling.run(Handlers(), recorder, dynamo.master_key)

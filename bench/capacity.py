@@ -68,13 +68,6 @@ def measure() -> list[dict[str, Any]]:
     dynamo = LocalDynamo()
     dynamo.start()
     try:
-        from teamledger.config import settings
-        from teamledger.http import auth
-        from teamledger.store.client import client
-
-        settings.cache_clear()
-        client.cache_clear()
-        auth._master_token_from_environment.cache_clear()
         return run(Handlers(), dynamo.master_key)
     finally:
         dynamo.stop()

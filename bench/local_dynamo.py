@@ -38,6 +38,7 @@ class LocalDynamo:
         from tests.support.template import create_table
 
         create_table(boto3.client("dynamodb"), TABLE)
+        _forget_layer_caches()
 
     def stop(self) -> None:
         if self._process is None:
@@ -49,6 +50,18 @@ class LocalDynamo:
             self._process.kill()
             self._process.wait()
         self._process = None
+
+
+def _forget_layer_caches() -> None:
+    """The layer keeps its settings, client and master key per process, as Lambda keeps them
+    per execution environment: a later section's moto must not meet an earlier one's."""
+    from teamledger.config import settings
+    from teamledger.http import auth
+    from teamledger.store.client import client
+
+    settings.cache_clear()
+    client.cache_clear()
+    auth._master_token_from_environment.cache_clear()
 
 
 def write_puts(tx) -> None:
