@@ -25,10 +25,6 @@ class TeamView:
     def team_id(self) -> str:
         return str(self.team["team_id"])
 
-    @property
-    def active(self) -> bool:
-        return self.team.get("status") == ACTIVE
-
     def role_of(self, user_id: str | None) -> str | None:
         return next((m["role"] for m in self.members if m["user_id"] == user_id), None)
 
