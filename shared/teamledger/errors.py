@@ -4,9 +4,10 @@
 class ServiceError(Exception):
     status = 500
 
-    def __init__(self, message: str):
+    def __init__(self, message: str, **fields: object):
         super().__init__(message)
         self.message = message
+        self.fields = fields  # more of the answer's `detail`, beside `error` (e.g. `type`)
 
 
 class BadRequest(ServiceError):
@@ -23,6 +24,16 @@ class Forbidden(ServiceError):
 
 class NotFound(ServiceError):
     status = 404
+
+
+class Conflict(ServiceError):
+    status = 409
+
+
+class OverBudget(ServiceError):
+    """A budget would be passed (429, as OpenAI answers an exhausted quota)."""
+
+    status = 429
 
 
 class PayloadTooLarge(ServiceError):

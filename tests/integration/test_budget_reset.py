@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import pytest
 from teamledger.domain import budget_reset
+from teamledger import money
 from teamledger.store import keys as table_keys
 from teamledger.store import table
 from teamledger.store.client import client, table_name
@@ -42,7 +43,11 @@ def _items(budgets) -> dict[str, dict]:
     keys = {"team": table_keys.team(team_id), "user": table_keys.user(user_id),
             "member": table_keys.member(team_id, user_id),
             "key": table_keys.api_key(budgets["key"]["token"])}
-    return {name: table.get(key) for name, key in keys.items()}
+    items = {name: table.get(key) for name, key in keys.items()}
+    for item in items.values():  # spend lives on the entity's counter
+        counter = table.get(table_keys.counter(table_keys.ref_of(item)))
+        item["spend"] = money.usd(counter.get("spend") if counter else 0)
+    return items
 
 
 def test_every_kind_of_due_budget_is_reset_once_on_its_grid(api, budgets):
@@ -110,7 +115,9 @@ def test_a_budget_without_duration_is_never_zeroed(api, fresh_table):
     _spend(api, key["token"], 1)
     report = budget_reset.run(now=from_iso("2099-01-01T00:00:00.000000Z"))
     assert report.reset == 0
-    assert table.get(table_keys.user(user["user_id"]))["spend"] == 1
+    counter = table.get(table_keys.counter(table_keys.ref_of(
+        table.get(table_keys.user(user["user_id"])))))
+    assert money.usd(counter["spend"]) == 1
 
 
 def _set_grid(key: dict, anchor: str) -> None:

@@ -69,6 +69,11 @@ EXPECTED: dict[str, Callable[[Any, str | None], bool]] = {
         "spend": 0.25, "max_budget": None, "budget_exceeded": False}
     and body["team"]["spend"] == 0.25 and body["user"]["spend"] == 0.25
     and body["team_membership"]["spend"] == 0.25,
+    "spend_reserve": lambda body, _: body["team_id"] == "team-eng"
+    and body["scopes"]["team"]["reserved"] == 0.05 and len(body["reservation_id"]) == 32,
+    "spend_settle": lambda body, _: body["state"] == "settled"
+    and (body["scopes"]["team"]["spend"], body["scopes"]["team"]["reserved"]) == (0.2623, 0.0),
+    "spend_release": lambda body, _: body["state"] == "settled",  # after settle: no change
     "key_delete": lambda body, token: body["deleted_keys"] == [token],
     "team_delete": lambda body, _: body["deleted_teams"] == ["team-eng"],
     "audit": lambda body, _: [(r["action"], r["table_name"]) for r in body["data"]][:2] == [
@@ -78,7 +83,8 @@ EXPECTED: dict[str, Callable[[Any, str | None], bool]] = {
 
 
 # Functions without a route, whose fixture is the event their trigger sends (tested below).
-TRIGGERED = {"audit_publisher", "budget_reset"}
+TRIGGERED = {"audit_publisher", "budget_reset", "spend_order"}
+PLACEHOLDER_RESERVATION = "1" * 32
 
 
 def template_routes() -> dict[str, Route]:
@@ -151,19 +157,24 @@ def test_event_fixtures_in_order_all_succeed_against_an_empty_table(api: Api):
     tokens: dict[str, str | None] = {}
 
     for name, expected in EXPECTED.items():
-        if name in ("key_info", "spend_track"):
+        if name in ("key_info", "spend_track", "spend_reserve"):
             tokens[name] = tokens["key_generate"]
         elif name == "key_delete":
             tokens[name] = api.new_key(user_id="alice", team_id="team-eng")["token"]
+        event = load_event(name, tokens.get(name))
+        if name in ("spend_settle", "spend_release"):  # the reservation made just before
+            event["body"] = event["body"].replace(PLACEHOLDER_RESERVATION, reservation_id)
 
         # When each fixture is fed to its function's handler
-        status, body = invoke(route_of[name], load_event(name, tokens.get(name)))
+        status, body = invoke(route_of[name], event)
 
         # Then it succeeds with the answer its route promises
         assert status == 200, (name, body)
         assert expected(body, tokens.get(name)), (name, body)
         if name == "key_generate":
             tokens[name] = body["token"]
+        if name == "spend_reserve":
+            reservation_id = body["reservation_id"]
 
 
 def test_audit_publisher_fixture_is_one_audit_insert_its_filter_lets_through():
@@ -204,9 +215,11 @@ def test_budget_reset_fixture_runs_the_reset(api, fresh_table):
     from tests.support.apigw import LambdaContext
 
     team = api.new_team(budget_duration="30s")
+    key = api.new_key(team_id=team["team_id"])
+    api.ok(api.post("/spend/track", {"token": key["token"], "spend": 3.0}))
     past = "2026-01-01T00:00:00.000000Z"
     expression, names, values = table.update_expression(
-        {"budget_anchor": past, "budget_reset_at": past, "GSI4SK": past, "spend": 3.0})
+        {"budget_anchor": past, "budget_reset_at": past, "GSI4SK": past})
     client().update_item(
         TableName=fresh_table, Key=to_item(table_keys.team(team["team_id"])),
         UpdateExpression=expression, ExpressionAttributeNames=names,
@@ -218,4 +231,5 @@ def test_budget_reset_fixture_runs_the_reset(api, fresh_table):
     report = handler(read_event("budget_reset"), context)
     # Then the team was reset, and the run says so
     assert (report["reset"], report["read"], report["errors"]) == (1, 1, [])
-    assert table.get(table_keys.team(team["team_id"]))["spend"] == 0
+    from teamledger.store.refs import TeamRef
+    assert table.get(table_keys.counter(TeamRef(team["team_id"])))["spend"] == 0

@@ -27,8 +27,12 @@ def world(api) -> dict:
     """A team with a member, that member's key, and a key with neither user nor team."""
     user = api.new_user()
     team = api.new_team(members_with_roles=[{"user_id": user["user_id"], "role": "user"}])
+    budgeted = api.new_key(max_budget=1.0)["token"]
+    held = api.ok(api.post("/spend/reserve", {"token": budgeted, "amount": 0.1}))
+    api.ok(api.post("/spend/release", {"reservation_id": held["reservation_id"]}))
     return {"team": team["team_id"], "user": user["user_id"], "user_key": user["key"],
-            "bare_key": api.new_key()["key"]}
+            "bare_key": api.new_key()["key"], "budgeted_key": budgeted,
+            "released": held["reservation_id"]}
 
 
 def assert_fits(document: dict, method: str, path: str, reply: Reply) -> None:
@@ -81,6 +85,16 @@ ERRORS = [
     ("wrong type deep in a list", 422, "POST", "/team/member_add",
      lambda w: {"body": _nested_member_error(w)}),
     ("missing field", 422, "POST", "/spend/track", lambda w: {"body": {"token": UNKNOWN_TOKEN}}),
+    ("unknown end-user key", 401, "POST", "/spend/reserve",
+     lambda w: {"body": {"token": UNKNOWN_TOKEN, "amount": 0.1}}),
+    ("over budget", 429, "POST", "/spend/reserve",
+     lambda w: {"body": {"token": w["budgeted_key"], "amount": 2}}),
+    ("negative amount", 400, "POST", "/spend/reserve",
+     lambda w: {"body": {"token": UNKNOWN_TOKEN, "amount": -1}}),
+    ("unknown reservation", 404, "POST", "/spend/settle",
+     lambda w: {"body": {"reservation_id": "nope", "spend": 1}}),
+    ("settle after release", 409, "POST", "/spend/settle",
+     lambda w: {"body": {"reservation_id": w["released"], "spend": 1}}),
     ("body over 1 MiB", 413, "POST", "/team/new",
      lambda w: {"raw_body": json.dumps({"team_alias": "x" * MIB})}),
 ]
@@ -153,6 +167,10 @@ def test_successful_answers_fit_the_document(api, world, document):
         ("POST", "/team/bulk_member_add", {"body": {"team_id": world["team"], "members": [
             {"user_id": world["user"]}, {"user_email": "bulk@example.com"}]}}),
         ("POST", "/spend/track", {"body": {"token": key["token"], "spend": 0.25}}),
+        ("POST", "/spend/reserve", {"body": {"token": key["token"], "amount": 0.5,
+                                             "request_id": "openapi-1"}}),
+        ("POST", "/spend/reserve", {"body": {"token": key["token"], "amount": 0.5,
+                                             "request_id": "openapi-1"}}),
         ("GET", "/key/info", {"query": {"key": key["token"]}}),
         ("GET", "/user/info", {"query": {"user_id": world["user"]}}),
         ("GET", "/audit", {"query": {"object_id": world["team"], "limit": "5"}}),

@@ -44,6 +44,12 @@ class World:
         return self.api.new_team(
             members_with_roles=[{"user_id": self.user_ids["member"]}])["team_id"]
 
+    def reservation(self) -> str:
+        """A reservation held on a fresh key (made with the master key)."""
+        token = self.api.new_key(user_id=self.bystander["user_id"])["token"]
+        reply = self.api.post("/spend/reserve", {"token": token, "amount": 0.01})
+        return str(self.api.ok(reply)["reservation_id"])
+
     def own_key(self, caller: str) -> str:
         """A key the caller owns (a fresh one; callers without a user get a stranger's)."""
         user_id = self.user_ids.get(caller) if caller != "master" else None
@@ -90,6 +96,16 @@ MATRIX = [
      "200 200 200 403 403 403 403 403 403"),
     ("spend_track", "POST", "/spend/track",
      lambda w, c: {"body": {"token": w.own_key(c), "spend": 0.01}},
+     "200 200 403 403 403 403 403 403 403"),
+    # The per-call routes: admins, and keys limited to /spend/* (test_reservations.py)
+    ("spend_reserve", "POST", "/spend/reserve",
+     lambda w, c: {"body": {"token": w.own_key(c), "amount": 0.01}},
+     "200 200 403 403 403 403 403 403 403"),
+    ("spend_settle", "POST", "/spend/settle",
+     lambda w, c: {"body": {"reservation_id": w.reservation(), "spend": 0.01}},
+     "200 200 403 403 403 403 403 403 403"),
+    ("spend_release", "POST", "/spend/release",
+     lambda w, c: {"body": {"reservation_id": w.reservation()}},
      "200 200 403 403 403 403 403 403 403"),
     ("audit all", "GET", "/audit", lambda w, c: {},
      "200 200 200 403 403 403 403 403 403"),

@@ -3,6 +3,8 @@ membership; who is over budget; every kind of bad amount is a 4xx that writes no
 
 import pytest
 
+from tests.support.streams import SpendOrderFeed
+
 from tests.support.client import MASTER_KEY
 
 
@@ -74,14 +76,15 @@ def test_amounts_count_in_units_of_1e_10_usd(api):
     reply = api.ok(_track(api, {"token": key["token"], "spend": 1.23456789012345e-7}))
     assert reply["key"]["spend"] == pytest.approx(1e14 + 1.234567890e-7, rel=1e-15)
     api.ok(_track(api, {"token": key["token"], "spend": 1e-10}))
-    # Stored exactly, in decimal (a float would lose the last digits)
+    # Stored exactly, as an integer of units on the key's counter (no float, no exponent)
     from teamledger.store import keys as table_keys
     from teamledger.store.client import client, table_name
     from teamledger.store.marshal import to_item
+    from teamledger.store.refs import KeyRef
 
     stored = client().get_item(TableName=table_name(),
-                                  Key=to_item(table_keys.api_key(key["token"])))["Item"]
-    assert stored["spend"]["N"] == "100000000000000.0000001236"
+                               Key=to_item(table_keys.counter(KeyRef(key["token"]))))["Item"]
+    assert stored["spend"]["N"] == "1000000000000000000001236"
 
 
 def test_a_key_without_owner_and_a_team_key(api):
@@ -106,11 +109,13 @@ def test_a_deleted_team_s_key_is_gone(api, owned_key):
     assert _track(api, {"token": owned_key["key"]["token"], "spend": 0.5}).status == 404
 
 
-def test_spend_order_follows_tracked_spend(api):
+def test_spend_order_follows_tracked_spend(api, fresh_table):
+    feed = SpendOrderFeed(fresh_table)
     first, second = api.new_team(), api.new_team()
     for team, amount in ((first, 3.0), (second, 1.5)):
         key = api.new_key(team_id=team["team_id"])
         api.ok(_track(api, {"token": key["token"], "spend": amount}))
+    feed.deliver()
     page = api.ok(api.get("/v2/team/list", query={"sort_by": "spend", "sort_order": "desc",
                                                   "page_size": "100"}))
     ids = [t["team_id"] for t in page["teams"]]

@@ -5,11 +5,9 @@ filters, exact totals, own teams only), GET /team/filter/ui (newest first) and G
 import uuid
 
 import pytest
-from teamledger.store import keys as table_keys
-from teamledger.store import table
 from teamledger.store import teams as team_store
-from teamledger.store.client import client, table_name
-from teamledger.store.marshal import to_item
+
+from tests.support.streams import SpendOrderFeed
 
 PAGE = 7
 
@@ -141,24 +139,25 @@ def test_team_id_filter(api, teams):
     assert _page(api, team_id="no-such-team")["teams"] == []
 
 
-def test_spend_order_follows_spend(api, teams):
-    # Given two teams whose spend differs (a new budget period keeps spend 0; set it directly
-    # as the spend route would, through the same index attributes)
-    for team, spend in ((teams[4], 12.5), (teams[9], 0.25)):
-        client().update_item(**_spend_update(team["team_id"], spend))
-        team["spend"] = spend
-    # Then spend order puts them last, ascending
-    ids = [t for p in _walk(api, page_size=PAGE, sort_by="spend") for t in _ids(p["teams"])]
+def test_spend_order_follows_spend_once_the_consumer_places_it(api, teams, fresh_table):
+    # Given two teams that spend, reported as a gateway reports it
+    feed = SpendOrderFeed(fresh_table)
+    for team, spend in ((teams[4], 12.5), (teams[9], 0.25), (teams[4], 0.5)):
+        key = api.new_key(team_id=team["team_id"])
+        api.ok(api.post("/spend/track", {"token": key["token"], "spend": spend}))
+    teams[4]["spend"], teams[9]["spend"] = 13.0, 0.25
+    # When the spend-order consumer takes the stream's batch: one write per team, however
+    # many reports it had
+    assert feed.deliver() == 2
+    # Then spend order puts them last, ascending, the page showing their spend
+    pages = _walk(api, page_size=PAGE, sort_by="spend")
+    ids = [t for p in pages for t in _ids(p["teams"])]
     assert ids[-2:] == [teams[9]["team_id"], teams[4]["team_id"]]
     assert ids == _expected(teams, "spend", False)
-
-
-def _spend_update(team_id, spend) -> dict:
-    values = {"spend": spend} | table_keys.spend_index(team_id, spend)
-    expression, names, attrs = table.update_expression(values)
-    return {"TableName": table_name(), "Key": to_item(table_keys.team(team_id)),
-            "UpdateExpression": expression, "ExpressionAttributeNames": names,
-            "ExpressionAttributeValues": to_item(attrs)}
+    assert pages[-1]["teams"][-1]["spend"] == 13.0
+    # and descending puts the biggest first
+    first = _page(api, sort_by="spend", sort_order="desc", page_size=1)["teams"][0]
+    assert first["team_id"] == teams[4]["team_id"]
 
 
 def test_a_deleted_team_leaves_pages_and_total(api, teams):

@@ -79,6 +79,18 @@ ROUTE_ERRORS: dict[tuple[str, str], dict[int, str]] = {
         400: "some of the keys were deleted concurrently", 404: "an unknown key"},
     ("POST", "/spend/track"): {
         400: "spend not a finite number above 0; neither token nor key", 404: "unknown key"},
+    ("POST", "/spend/reserve"): {
+        400: "amount not a finite number from 0; ttl_seconds not 1..3600; neither key nor token",
+        401: "the caller's own key is refused (no `type`); or the end user's key is unknown, "
+             "blocked or expired, or its team is blocked or gone (`type`: invalid_user_key)",
+        403: "the caller is not an admin nor a key limited to /spend/*; or `model` is not in "
+             "the key's or the team's models (`type`: model_not_allowed)",
+        429: "a budget would be passed: `type` budget_exceeded, `scope` the budget that binds "
+             "(key, user, team_membership, team), `remaining` its USD left"},
+    ("POST", "/spend/settle"): {
+        400: "spend not a finite number from 0", 404: "unknown reservation_id",
+        409: "the reservation was released, or refused"},
+    ("POST", "/spend/release"): {404: "unknown reservation_id"},
     ("GET", "/audit"): {400: "start after end; a cursor that is not this query's next_cursor"},
 }
 
@@ -88,7 +100,15 @@ ERROR_BODY = {
     "type": "object",
     "properties": {"detail": {
         "type": "object",
-        "properties": {"error": {"type": "string", "title": "Error"}},
+        "properties": {
+            "error": {"type": "string", "title": "Error"},
+            "type": {"type": "string", "title": "Type",
+                     "description": "What kind of refusal, where a client acts on it: "
+                                    "invalid_user_key, model_not_allowed, budget_exceeded"},
+            "scope": {"type": "string", "title": "Scope",
+                      "description": "budget_exceeded: the budget that binds"},
+            "remaining": {"type": "number", "title": "Remaining",
+                          "description": "budget_exceeded: USD left in that budget"}},
         "required": ["error"],
         "additionalProperties": False,
     }},

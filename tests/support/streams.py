@@ -229,3 +229,28 @@ class StreamPoller:
             module = importlib.import_module(self.consumer.module)
             self._handler = getattr(module, self.consumer.handler)
         return self._handler
+
+
+class SpendOrderFeed:
+    """The spend-order consumer as its mapping feeds it: the table's stream from now on,
+    filtered as template.yaml filters it, handed to the function's own handler."""
+
+    def __init__(self, table_name: str):
+        import boto3
+
+        from tests.support.apigw import lambda_context
+        from tests.support.template import load_template, stream_consumers
+
+        self.consumer = next(c for c in stream_consumers(load_template())
+                             if c.function == "SpendOrderFunction")
+        arn = boto3.client("dynamodb").describe_table(TableName=table_name)["Table"][
+            "LatestStreamArn"]
+        self.stream = TableStream(boto3.client("dynamodbstreams"), arn, "LATEST")
+        self.context = lambda_context("SpendOrderFunction")
+
+    def deliver(self) -> int:
+        """One batch of everything new; returns how many places were written."""
+        from functions.spend_order.app import lambda_handler
+
+        records = [r for r in self.stream.read_all() if passes(self.consumer.filters, r)]
+        return int(lambda_handler({"Records": records}, self.context)["placed"])

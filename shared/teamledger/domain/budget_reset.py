@@ -1,5 +1,6 @@
 """The scheduled budget reset: every team, membership budget, key and user whose
-`budget_reset_at` has passed gets spend 0 and its next boundary, audited.
+`budget_reset_at` has passed gets spend 0 and its next boundary, audited. The same run then
+charges the reservations whose lease ran out unsettled (domain/reservations.expire_leases).
 
 It reads only what is due (ResetStore: a sparse index sharded 16 ways, one read per item due);
 shards run in parallel. Each reset is a transaction of the conditional update (the reset time
@@ -16,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from teamledger.domain import audit
+from teamledger.domain import audit, reservations
 from teamledger.domain.durations import BudgetPeriod
 from teamledger.errors import BadRequest, Busy, TransactionCancelled
 from teamledger.store import stores
@@ -39,6 +40,8 @@ class Report:
     reset: int = 0
     skipped: int = 0  # reset by someone else first, or not a budget after all
     stopped_early: bool = False
+    leases: int = 0  # reservations whose lease ended since the last run
+    charged: int = 0  # of them, charged unsettled (their amount, as spend)
     errors: list[str] = field(default_factory=list)
 
     def add(self, other: "Report") -> None:
@@ -50,7 +53,8 @@ class Report:
 
     def as_dict(self) -> dict[str, Any]:
         return {"read": self.read, "reset": self.reset, "skipped": self.skipped,
-                "stopped_early": self.stopped_early, "errors": self.errors[:10]}
+                "stopped_early": self.stopped_early, "leases": self.leases,
+                "charged": self.charged, "errors": self.errors[:10]}
 
 
 def run(now: datetime | None = None, remaining_ms: Callable[[], int] | None = None,
@@ -63,6 +67,8 @@ def run(now: datetime | None = None, remaining_ms: Callable[[], int] | None = No
         for shard_report in pool.map(lambda shard: _shard(shard, moment, remaining),
                                      range(stores().resets.shards)):
             report.add(shard_report)
+    if remaining() >= MARGIN_MS:
+        reservations.expire_leases(moment, report)
     return report
 
 
@@ -144,9 +150,9 @@ def _commit_reset(item: Item, now: datetime) -> bool:
         return True
     period = BudgetPeriod.parse(duration)
     next_reset = to_iso(period.next_reset(from_iso(item.get("budget_anchor") or old), now))
-    stores().resets.reset(tx, item, next_reset)
+    ended = stores().resets.reset(tx, item, next_reset)
     audit.record(tx, None, audit.UPDATED, _TABLES[item["entity"]], object_id(item),
-                 {"spend": item.get("spend", 0), "budget_reset_at": old},
+                 {"spend": ended, "budget_reset_at": old},
                  {"spend": 0, "budget_reset_at": next_reset}, changed_by=JOB)
     tx.commit()
     return True

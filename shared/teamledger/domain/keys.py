@@ -136,6 +136,7 @@ def key_info(actor: Actor, key: str | None) -> KeyInfo:
     authorize(caller, Action.KEY_READ, exists=item is not None, what="Key",
               relations={Relation.OWNER} if owner else set())
     assert item is not None  # authorize refused an unknown key
+    stores().counters.fill([item])
     return KeyInfo(key=token, info=listed_key(item))
 
 

@@ -109,6 +109,14 @@ def check_route(caller: Caller) -> None:
         raise Forbidden(f"This key may only call {', '.join(caller.allowed_routes)}.")
 
 
+def check_gateway(caller: Caller) -> None:
+    """The per-call routes (/spend/reserve, settle, release): admins, and keys whose
+    `allowed_routes` name the route (a gateway's key, so no gateway host holds an admin key)."""
+    check_route(caller)
+    if not (caller.is_admin or caller.allowed_routes):
+        raise Forbidden("Only admins and keys limited to the /spend/* routes may call this.")
+
+
 def check_known(caller: Caller, action: Action, exists: bool, what: str) -> None:
     """Unknown objects: admins and viewers learn it, others are refused like any stranger."""
     if exists:

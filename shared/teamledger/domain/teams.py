@@ -30,7 +30,8 @@ from teamledger.store.teams import ACTIVE, TeamView
 from teamledger.timestamps import to_iso, utcnow
 
 Item = dict[str, Any]
-CLEANUP_BATCH = 49  # two items each (delete + audit), plus the team item: 99 of 100
+CLEANUP_BATCH = 32  # three items each (delete, its counter, audit), plus the team, its
+# counter and its spend-order place: 99 of 100
 CLEANUP_ROUNDS = 5  # fresh looks after lost races; each look deletes all it found
 MAX_TEAM_MODELS = 1000  # as many as /team/new and /team/update accept
 UPDATABLE = ("team_alias", "organization_id", "metadata", "tpm_limit", "rpm_limit",

@@ -52,7 +52,7 @@ def user_info(actor: Actor, user_id: str | None) -> UserInfo:
     user_id = user_id or caller.user_id
     if not user_id:
         raise BadRequest("Pass a user_id")
-    item = stores().users.get(user_id)
+    item = stores().users.with_spend(user_id)
     relations = {Relation.SELF} if user_id == caller.user_id else set()
     authorize(caller, Action.USER_READ, exists=item is not None, what=f"User {user_id}",
               relations=relations)

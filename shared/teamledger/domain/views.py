@@ -27,7 +27,7 @@ def member_public(item: Item) -> Item:
 
 
 def user_public(item: Item) -> Item:
-    return {k: item.get(k) for k in USER_FIELDS}
+    return {k: item.get(k) for k in USER_FIELDS} | {"spend": item.get("spend") or 0.0}
 
 
 def membership(item: Item) -> TeamMembership:

@@ -60,7 +60,7 @@ def error_body(error: ServiceError) -> Body:
     if isinstance(error, InvalidHeader):
         return {"detail": [{"loc": ["header", error.header], "msg": error.message,
                             "type": error.kind}]}
-    return {"detail": {"error": error.message}}
+    return {"detail": {"error": error.message, **error.fields}}
 
 
 class ServiceApp(APIGatewayHttpResolver):

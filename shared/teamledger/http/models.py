@@ -150,6 +150,28 @@ class SpendTrackRequest(Request):
     request_id: Annotated[str, StringConstraints(min_length=1, max_length=256)] | None = None
 
 
+class SpendReserveRequest(Request):
+    token: Annotated[str, StringConstraints(min_length=1, max_length=512)] | None = None
+    key: Annotated[str, StringConstraints(min_length=1, max_length=512)] | None = None
+    model: Annotated[str, StringConstraints(min_length=1, max_length=512)] | None = None
+    amount: float  # USD, the call's worst case; range checked in the domain (400)
+    # A retry with the same request_id (for this key) answers the same reservation.
+    request_id: Annotated[str, StringConstraints(min_length=1, max_length=256)] | None = None
+    ttl_seconds: int = 600
+
+
+ReservationId = Annotated[str, StringConstraints(min_length=1, max_length=128)]
+
+
+class SpendSettleRequest(Request):
+    reservation_id: ReservationId
+    spend: float  # USD actually spent; range checked in the domain (400)
+
+
+class SpendReleaseRequest(Request):
+    reservation_id: ReservationId
+
+
 class KeyDeleteRequest(Request):
     keys: list[Annotated[str, StringConstraints(min_length=1, max_length=512)]] = Field(
         min_length=1, max_length=50)
@@ -323,6 +345,30 @@ class SpendTracked(Response):
     user: BudgetState | None = None
     team: BudgetState | None = None
     team_membership: BudgetState | None = None
+
+
+class ScopeState(Response):
+    """A budget scope on the per-call path, in USD."""
+
+    spend: float
+    reserved: float
+    max_budget: float | None = None
+    remaining: float | None = None  # max_budget - spend - reserved; None: no budget
+
+
+class Reservation(Response):
+    """POST /spend/reserve, /spend/settle and /spend/release."""
+
+    reservation_id: str
+    state: str  # held, settled, released, expired (charged by the schedule)
+    expires_at: str
+    user_id: str | None = None
+    team_id: str | None = None
+    key_alias: str | None = None
+    models: list[str] = Field(default_factory=list)
+    tpm_limit: int | None = None
+    rpm_limit: int | None = None
+    scopes: dict[str, ScopeState] = Field(default_factory=dict)
 
 
 class MemberAdded(Team):

@@ -10,8 +10,10 @@ from typing import Any
 
 from teamledger.store.api_keys import KeyStore
 from teamledger.store.audit import AuditStore
+from teamledger.store.counters import CounterStore
 from teamledger.store.items import ItemStore
 from teamledger.store.members import MemberStore
+from teamledger.store.reservations import ReservationStore
 from teamledger.store.resets import ResetStore
 from teamledger.store.spend import SpendStore
 from teamledger.store.table import Transaction
@@ -28,6 +30,8 @@ class Stores:
     keys: KeyStore = field(default_factory=KeyStore)
     audit: AuditStore = field(default_factory=AuditStore)
     spend: SpendStore = field(default_factory=SpendStore)
+    counters: CounterStore = field(default_factory=CounterStore)
+    reservations: ReservationStore = field(default_factory=ReservationStore)
     resets: ResetStore = field(default_factory=ResetStore)
     orders: TeamOrderStore = field(default_factory=TeamOrderStore)
     items: ItemStore = field(default_factory=ItemStore)

@@ -2,8 +2,9 @@
 (GSI2)."""
 
 from teamledger.errors import ServiceError
-from teamledger.store import keys, table
+from teamledger.store import counters, keys, table
 from teamledger.store.marshal import Item
+from teamledger.store.refs import KeyRef
 from teamledger.store.table import Transaction
 
 AUTH_FIELDS = ("user_id", "team_id", "user_role", "blocked", "expires", "allowed_routes")
@@ -19,14 +20,17 @@ class KeyStore:
         return table.get(keys.api_key(token), attributes=AUTH_FIELDS)
 
     def of_team(self, team_id: str) -> list[Item]:
-        return [keys.without_keys(i)
-                for i in table.Query(keys.team_keys_partition(team_id), index="GSI2").all()]
+        return counters.CounterStore().fill(
+            [keys.without_keys(i)
+             for i in table.Query(keys.team_keys_partition(team_id), index="GSI2").all()])
 
     def put_new(self, tx: Transaction, key: Item) -> None:
         token = key["token"]
         tx.put(keys.api_key(token) | keys.key_index(token, key.get("user_id"), key.get("team_id"))
-               | keys.reset_index(keys.api_key(token), key.get("budget_reset_at")) | key |
+               | keys.reset_index(keys.api_key(token), key.get("budget_reset_at")) |
+               {k: v for k, v in key.items() if k != "spend"} |
                {"entity": "key"}, condition="attribute_not_exists(PK)")
 
     def delete(self, tx: Transaction, key: Item, refusal: ServiceError | None = None) -> None:
         tx.delete(keys.api_key(key["token"]), condition="attribute_exists(PK)", refusal=refusal)
+        counters.delete(tx, KeyRef(key["token"]))

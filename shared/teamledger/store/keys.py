@@ -2,7 +2,6 @@
 outside `teamledger.store` knows the layout (docs/architecture.md has it as a table)."""
 
 import hashlib
-import struct
 from typing import Any
 from zlib import crc32
 
@@ -110,6 +109,77 @@ def idempotency_record(idempotency_key: str) -> Key:
     return key(f"{IDEMPOTENCY_PREFIX}{idempotency_key}", "IDEMPOTENCY")
 
 
+# Counters: each budget scope's `spend`, `reserved` and `used` (= spend + reserved) in a small
+# item of its own, so a call never rewrites an entity item. A key's, a user's and a member's sit
+# in that entity's partition (team/info's Query reads the members' with them); a team's has a
+# partition of its own, apart from its members' (per call: ≤ 2 WCU on any one partition key).
+COUNTER_SK = "SPEND"
+MEMBER_COUNTER_PREFIX = "SPEND#"
+TEAM_COUNTER_PREFIX = "TEAMSPEND#"
+
+
+def counter(ref: Ref) -> Key:
+    if isinstance(ref, TeamRef):
+        return key(f"{TEAM_COUNTER_PREFIX}{ref.team_id}", COUNTER_SK)
+    if isinstance(ref, MemberRef):
+        return key(team_partition(ref.team_id), f"{MEMBER_COUNTER_PREFIX}{ref.user_id}")
+    if isinstance(ref, UserRef):
+        return key(user_partition(ref.user_id), COUNTER_SK)
+    return key(f"KEY#{ref.token}", COUNTER_SK)
+
+
+def counter_ref(item: Attributes) -> Ref | None:
+    """The entity a counter item counts for (None: not a counter)."""
+    if item.get("entity") != "counter":
+        return None
+    scope = item.get("scope")
+    if scope == "team":
+        return TeamRef(item["team_id"])
+    if scope == "team_membership":
+        return MemberRef(item["team_id"], item["user_id"])
+    if scope == "user":
+        return UserRef(item["user_id"])
+    return KeyRef(item["token"])
+
+
+# A reservation (POST /spend/reserve): one partition each. While its lease may run out it is in
+# the lease index (GSI4, `LEASE#<shard>`, sorted by expiry), sharded by its team, so the shards
+# are not written by every team and a team's calls spread over LEASE_SPREAD of them.
+RESERVATION_PREFIX = "RSV#"
+RESERVATION_SK = "RESERVATION"
+LEASE_SHARDS = 64
+LEASE_SPREAD = 4
+
+
+def reservation(reservation_id: str) -> Key:
+    return key(f"{RESERVATION_PREFIX}{reservation_id}", RESERVATION_SK)
+
+
+def lease_shard(shard: int) -> str:
+    return f"LEASE#{shard}"
+
+
+def lease_index(reservation_id: str, team_id: str | None, expires_at: str) -> Attributes:
+    spread = crc32(reservation_id.encode()) % LEASE_SPREAD
+    shard = (crc32((team_id or "").encode()) + spread) % LEASE_SHARDS
+    return {"GSI4PK": lease_shard(shard), "GSI4SK": f"{expires_at}#{reservation_id}"}
+
+
+# The spend order of /v2/team/list: one small item per team, written off the call path by the
+# spend-order consumer of the table's stream, in GSI6 sharded over SPEND_ORDER_SHARDS partitions
+# that a page merges.
+SPEND_ORDER_PREFIX = "SPENDORDER#"
+SPEND_ORDER_SHARDS = 4
+
+
+def spend_order_item(team_id: str) -> Key:
+    return key(f"{SPEND_ORDER_PREFIX}{team_id}", "ORDER")
+
+
+def spend_order_shard(shard: int) -> str:
+    return f"TEAMSBYSPEND#{shard}"
+
+
 def is_member_sk(sk: str) -> bool:
     return sk.startswith(MEMBER_PREFIX)
 
@@ -120,6 +190,7 @@ def is_member_sk(sk: str) -> bool:
 # The team orders of the list routes. Each sort key ends in `#<team_id>`, so equal values are
 # ordered by team id, and a page boundary (a cursor) is one exact key.
 TEAM_ORDERS = {"team_alias": "GSI3", "created_at": "GSI5", "spend": "GSI6"}
+# GSI6 (spend) is sharded: SPEND_ORDER_SHARDS partitions, merged by a page.
 
 
 def alias_order(team_id: str, team_alias: str | None) -> str:
@@ -130,9 +201,9 @@ def created_order(team_id: str, created_at: str) -> str:
     return f"{created_at}#{team_id}"  # ISO-8601 with fixed width: text order is time order
 
 
-def spend_order(team_id: str, spend: float | None) -> str:
-    """The big-endian bits of a non-negative double sort as the numbers do (-0.0 is 0)."""
-    return f"{struct.pack('>d', float(spend or 0.0) + 0.0).hex()}#{team_id}"
+def spend_order(team_id: str, spend_units: int | None) -> str:
+    """Spend in units, zero-padded to a fixed width: text order is number order."""
+    return f"{max(0, int(spend_units or 0)):026d}#{team_id}"
 
 
 def alias_index(team_id: str, team_alias: str | None) -> Attributes:
@@ -140,15 +211,16 @@ def alias_index(team_id: str, team_alias: str | None) -> Attributes:
             "alias_lower": team_alias.lower() if team_alias else None}
 
 
-def spend_index(team_id: str, spend: float | None) -> Attributes:
-    return {"GSI6PK": ALL_TEAMS, "GSI6SK": spend_order(team_id, spend)}
+def spend_index(team_id: str, spend_units: int | None) -> Attributes:
+    shard = crc32(team_id.encode()) % SPEND_ORDER_SHARDS
+    return {"GSI6PK": spend_order_shard(shard), "GSI6SK": spend_order(team_id, spend_units)}
 
 
 def team_index(team: Attributes) -> Attributes:
-    """All index attributes of a team item: its place in the three orders and in TEAMDATA."""
+    """All index attributes of a team item: its place in two orders and in TEAMDATA (the spend
+    order is an item of its own)."""
     team_id = team["team_id"]
-    return alias_index(team_id, team.get("team_alias")) | spend_index(
-        team_id, team.get("spend")) | {
+    return alias_index(team_id, team.get("team_alias")) | {
         "GSI5PK": ALL_TEAMS, "GSI5SK": created_order(team_id, team["created_at"]),
         "GSI7PK": TEAM_DATA, "GSI7SK": f"{team_id}#T"}
 
@@ -230,7 +302,7 @@ def ref_of(item: Attributes) -> Ref | None:
     return None
 
 
-KEY_ATTRIBUTES = frozenset({"PK", "SK", *INDEX_ATTRIBUTES, "alias_lower"})
+KEY_ATTRIBUTES = frozenset({"PK", "SK", *INDEX_ATTRIBUTES, "alias_lower", "w"})
 
 
 def without_keys(item: Attributes) -> Attributes:

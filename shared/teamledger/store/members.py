@@ -3,8 +3,9 @@ membership's spend and budget. A member add is a conditional put: two concurrent
 lose each other, and a member added twice is refused by DynamoDB itself."""
 
 from teamledger.errors import ServiceError
-from teamledger.store import keys, table
+from teamledger.store import counters, keys, table
 from teamledger.store.marshal import Item
+from teamledger.store.refs import MemberRef
 from teamledger.store.table import Transaction
 
 
@@ -18,7 +19,8 @@ def _version_condition(member: Item) -> tuple[str, Item]:
 class MemberStore:
     def put_new(self, tx: Transaction, member: Item, refusal: ServiceError) -> None:
         key = keys.member(member["team_id"], member["user_id"])
-        tx.put(key | keys.member_index(member["team_id"], member["user_id"]) | member |
+        tx.put(key | keys.member_index(member["team_id"], member["user_id"]) |
+               {k: v for k, v in member.items() if k != "spend"} |
                keys.reset_index(key, member.get("budget_reset_at")) |
                {"entity": "member", "version": 1},
                condition="attribute_not_exists(PK)", refusal=refusal)
@@ -26,8 +28,14 @@ class MemberStore:
     def update(self, tx: Transaction, member: Item, changes: Item) -> Item:
         """Write `changes` on condition that the member is still the version read; returns
         the new item."""
-        written = changes | {"version": member.get("version", 0) + 1}
+        written = {k: v for k, v in changes.items() if k != "spend"} | {
+            "version": member.get("version", 0) + 1}
         key = keys.member(member["team_id"], member["user_id"])
+        ref = MemberRef(member["team_id"], member["user_id"])
+        if "spend" in changes:  # a new budget period: the counter restarts
+            counters.restart(tx, ref)
+        if "max_budget" in changes:
+            counters.set_budget(tx, ref, changes["max_budget"])
         if "budget_reset_at" in changes:
             written |= {"GSI4PK": None, "GSI4SK": None} | keys.reset_index(
                 key, changes["budget_reset_at"])
@@ -40,6 +48,7 @@ class MemberStore:
     def delete(self, tx: Transaction, member: Item) -> None:
         tx.delete(keys.member(member["team_id"], member["user_id"]),
                   condition="attribute_exists(PK)")
+        counters.delete(tx, MemberRef(member["team_id"], member["user_id"]))
 
     def roles_of(self, user_id: str | None, team_ids: set[str]) -> dict[str, str]:
         """The user's role in each of these teams (one BatchGetItem)."""

@@ -7,7 +7,7 @@ reset this boundary fails the condition. Spend is not part of the condition: an 
 lands while the boundary is reset belongs to the period that ended.
 """
 
-from teamledger.store import keys, table
+from teamledger.store import counters, keys, table
 from teamledger.store.marshal import Item
 from teamledger.store.table import Transaction
 from teamledger.store.teams import ACTIVE
@@ -30,21 +30,23 @@ class ResetStore:
         found = table.get(keys.of_ref(ref)) if ref else None
         return keys.without_keys(found) if found else None
 
-    def reset(self, tx: Transaction, item: Item, next_reset: str) -> None:
-        """Spend 0 and the next reset time, if the item is still at the boundary read."""
+    def reset(self, tx: Transaction, item: Item, next_reset: str) -> float:
+        """Spend 0 (its counter's) and the next reset time, if the item is still at the
+        boundary read; returns the spend that ended."""
         ref = keys.ref_of(item)
         if ref is None:
             raise ValueError(f"not a budget: {item.get('entity')}")
-        changes: Item = {"spend": 0.0, "budget_reset_at": next_reset, "GSI4SK": next_reset}
+        ended = counters.restart(tx, ref)
+        changes: Item = {"budget_reset_at": next_reset, "GSI4SK": next_reset}
         condition = "budget_reset_at = :old"
         values: Item = {":old": item["budget_reset_at"]}
         names: dict[str, str] = {}
         if item["entity"] == "team":
-            changes |= keys.spend_index(item["team_id"], 0.0)
             condition += " AND #status = :active"
             values[":active"] = ACTIVE
             names["#status"] = "status"
         tx.update(keys.of_ref(ref), changes, condition=condition, values=values, names=names)
+        return ended
 
     def unschedule(self, tx: Transaction, item: Item) -> None:
         """A reset time left without a schedule: out of the index, spend kept."""

@@ -1,25 +1,19 @@
-"""SpendStore: spend counters, added with DynamoDB `ADD` (decimal arithmetic, no
-read-modify-write), so concurrent reports never lose one another."""
+"""SpendStore: the note of a spend report with a request_id (POST /spend/track), holding the
+tokens of its counter steps, so a retry with the same id takes the same steps."""
 
-from teamledger.store import keys
-from teamledger.store.refs import Ref, TeamRef
-from teamledger.store.table import Transaction
-from teamledger.store.teams import ACTIVE
+from teamledger.store import keys, table
+from teamledger.store.marshal import Item
 
 
 class SpendStore:
-    def claim(self, tx: Transaction, token: str, request_id: str, expires: int) -> None:
-        """One write of the transaction: the note that this key's report `request_id` is
-        counted, refused if it was counted before (the same transaction then adds nothing)."""
-        tx.put(keys.spend_request(token, request_id) | {
-            "entity": "spend_request", "token": token, "ttl": expires},
-            condition="attribute_not_exists(PK)")
-
-    def add(self, tx: Transaction, ref: Ref, amount: float) -> None:
-        """One write of the transaction: `amount` onto the entity's spend, if it still exists
-        (a team: still active, since a team being deleted takes no more spend)."""
-        if isinstance(ref, TeamRef):
-            tx.add(keys.of_ref(ref), {"spend": amount}, condition="#status = :active",
-                   names={"#status": "status"}, values={":active": ACTIVE})
-        else:
-            tx.add(keys.of_ref(ref), {"spend": amount}, condition="attribute_exists(PK)")
+    def claim(self, token: str, request_id: str, note: Item, expires: int) -> Item:
+        """The note of this key's report `request_id`: `note` if it is the first, else the
+        note written first (whose steps a retry takes again)."""
+        key = keys.spend_request(token, request_id)
+        if table.put_new(key | note | {"entity": "spend_request", "token": token,
+                                       "ttl": expires}):
+            return note
+        found = table.get(key)
+        if found is None:  # expired and removed between the two calls: count it now
+            return self.claim(token, request_id, note, expires)
+        return keys.without_keys(found)

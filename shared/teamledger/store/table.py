@@ -63,6 +63,7 @@ class Query:
     index: str | None = None
     sk_prefix: str | None = None
     sk_between: tuple[str, str] | None = None
+    sk_after: str | None = None  # after this sort key, in the query's direction
     consistent: bool = False
     forward: bool = True
     where: Filter | None = None
@@ -80,6 +81,10 @@ class Query:
             condition += " AND #sk BETWEEN :low AND :high"
             names["#sk"] = sk_name
             values |= {":low": {"S": self.sk_between[0]}, ":high": {"S": self.sk_between[1]}}
+        if self.sk_after is not None:
+            condition += f" AND #sk {'>' if self.forward else '<'} :after"
+            names["#sk"] = sk_name
+            values[":after"] = {"S": self.sk_after}
         request: dict[str, Any] = {"TableName": table_name(), "KeyConditionExpression": condition,
                                    "ScanIndexForward": self.forward}
         if self.where is not None:
@@ -144,6 +149,18 @@ def update_if(key: Key, changes: Item, condition: str, values: Item | None = Non
         "ExpressionAttributeNames": change_names | (names or {})}
     if change_values or values:
         request["ExpressionAttributeValues"] = to_item(change_values | (values or {}))
+    return _conditional("update_item", request)
+
+
+def update_raw_if(key: Key, expression: str, condition: str, *,
+                  names: dict[str, str] | None = None, values: Item | None = None) -> bool:
+    """One conditional UpdateItem as written (map paths); returns whether it was written."""
+    request: dict[str, Any] = {"TableName": table_name(), "Key": to_item(key),
+                               "UpdateExpression": expression, "ConditionExpression": condition}
+    if names:
+        request["ExpressionAttributeNames"] = names
+    if values:
+        request["ExpressionAttributeValues"] = to_item(values)
     return _conditional("update_item", request)
 
 

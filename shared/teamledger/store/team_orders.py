@@ -1,16 +1,23 @@
 """TeamOrderStore: every team in the orders of the list routes, and every team's data grouped.
 
-- GSI3 (alias), GSI5 (created_at), GSI6 (spend): one partition `TEAMS` each, sort keys ending
-  in `#<team_id>`, so ties are broken by team id and a page boundary is one exact key. Filters
-  on organization and alias are FilterExpressions: they cost the items they pass over.
+- GSI3 (alias), GSI5 (created_at): one partition `TEAMS` each, sort keys ending in
+  `#<team_id>`, so ties are broken by team id and a page boundary is one exact key. Filters
+  on organization and alias are FilterExpressions: they cost the items they pass over. Only
+  admin changes write them (a call never rewrites a team item).
+- GSI6 (spend): a small item per team (`SPENDORDER#<team_id>`), placed by the spend-order
+  consumer of the table's stream (eventually consistent, one write per team per batch), in
+  SPEND_ORDER_SHARDS partitions that a page merges.
 - GSI7 (`TEAMDATA`, `<team_id>#T|M#user|K#token`): each team's item, members and keys
   together, read in 1 MB pages by /team/list.
 """
 
+import heapq
+import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from teamledger.store import keys, table
+from teamledger import money
+from teamledger.store import counters, keys, table
 from teamledger.store.marshal import Item
 from teamledger.store.teams import ACTIVE, TeamView, roster_view
 
@@ -27,6 +34,16 @@ class TeamMatch:
     organization_id: str | None = None
     no_organization: bool = False
     alias_contains: str | None = None
+
+    def test(self, team: Item) -> bool:
+        """The same test in memory (on a team item read whole)."""
+        if self.no_organization and team.get("organization_id") is not None:
+            return False
+        if self.organization_id is not None and team.get("organization_id") != \
+                self.organization_id:
+            return False
+        return not self.alias_contains or \
+            self.alias_contains.lower() in (team.get("team_alias") or "").lower()
 
     def where(self) -> table.Filter | None:
         parts, names, values = [], {}, {}
@@ -51,8 +68,9 @@ def sort_key(sort_by: str, team: Item) -> str:
     team_id = team["team_id"]
     if sort_by == "team_alias":
         return keys.alias_order(team_id, team.get("team_alias"))
-    if sort_by == "spend":
-        return keys.spend_order(team_id, team.get("spend"))
+    if sort_by == "spend":  # where the spend order placed it (else: as its counter says)
+        return str(team.get("spend_order") or keys.spend_order(
+            team_id, money.units(team.get("spend") or 0)))
     return keys.created_order(team_id, team["created_at"])
 
 
@@ -64,8 +82,17 @@ def is_sort_key(sort_by: str, value: str, team_id: str) -> bool:
 
 class TeamOrderStore:
     def teams(self, sort_by: str, descending: bool, match: TeamMatch,
-              after: tuple[str, str] | None, wanted: int) -> Iterator[TeamView]:
-        """Up to `wanted` matching teams in the order, after (sort key, team id) if given."""
+              after: tuple[str, str] | None, wanted: int) -> list[TeamView]:
+        """Up to `wanted` matching teams in the order, after (sort key, team id) if given, with
+        their spend from their counters."""
+        if sort_by == "spend":
+            return self._by_spend(descending, match, after, wanted)
+        views = list(self._ordered(sort_by, descending, match, after, wanted))
+        counters.CounterStore().fill([v.team for v in views])
+        return views
+
+    def _ordered(self, sort_by: str, descending: bool, match: TeamMatch,
+                 after: tuple[str, str] | None, wanted: int) -> Iterator[TeamView]:
         index = keys.TEAM_ORDERS[sort_by]
         start_key: Item | None = None
         if after is not None:
@@ -83,26 +110,71 @@ class TeamOrderStore:
             if not start_key:
                 return
 
+    def _by_spend(self, descending: bool, match: TeamMatch, after: tuple[str, str] | None,
+                  wanted: int) -> list[TeamView]:
+        """The spend order's shards merged: each shard's next entries after the cursor (a key
+        condition, so any shard can start after a key it does not hold), then the teams' items
+        in one BatchGetItem, filtered as the other orders filter."""
+        views: list[TeamView] = []
+        cursor = after[0] if after else None
+        while len(views) < wanted:
+            chunk = wanted - len(views) if match.where() is None else \
+                max(FILTER_CHUNK, wanted - len(views))
+            entries = heapq.merge(*(self._shard(n, descending, cursor, chunk)
+                                    for n in range(keys.SPEND_ORDER_SHARDS)),
+                                  key=lambda e: e["GSI6SK"], reverse=descending)
+            page = list(itertools.islice(entries, chunk))
+            if not page:
+                break
+            cursor = page[-1]["GSI6SK"]
+            found = {i["team_id"]: i for i in counters.CounterStore().read_with_spend(
+                [keys.team(e["team_id"]) for e in page])}
+            for entry in page:
+                team = found.get(entry["team_id"])
+                if team is None or team.get("status") != ACTIVE or not match.test(team):
+                    continue
+                # The place the page came from (the cursor's), not the counter read later.
+                views.append(roster_view(team | {"spend_order": entry["GSI6SK"]}))
+                if len(views) == wanted:
+                    break
+            if len(page) < chunk:
+                break
+        return views
+
+    def _shard(self, shard: int, descending: bool, after: str | None,
+               limit: int) -> list[Item]:
+        query = table.Query(keys.spend_order_shard(shard), index="GSI6", forward=not descending,
+                            sk_after=after)
+        items, _ = query.page(limit)
+        return items
+
     def count(self, sort_by: str, match: TeamMatch) -> int:
         """How many teams match (a Select=COUNT over the order: O(teams))."""
+        if sort_by == "spend":
+            sort_by = "created_at"  # every team is in each order; the spend order's items
+            # do not hold what a filter tests
         return table.Query(keys.ALL_TEAMS, index=keys.TEAM_ORDERS[sort_by],
                            where=match.where()).count()
 
     def grouped(self, team_ids: list[str] | None) -> Iterator[Item]:
-        """Team, member and key items of these teams (None: of every team), team by team."""
+        """Team, member and key items of these teams (None: of every team), team by team, with
+        their spend."""
         if team_ids is None:
-            items = table.Query(keys.TEAM_DATA, index="GSI7").all()
-            yield from (keys.without_keys(i) for i in items)
+            items = [keys.without_keys(i) for i in table.Query(keys.TEAM_DATA, index="GSI7").all()]
+            yield from counters.CounterStore().fill(items)
             return
         for team_id in dict.fromkeys(team_ids):
             query = table.Query(keys.TEAM_DATA, index="GSI7",
                                 sk_prefix=keys.team_data_prefix(team_id))
-            yield from (keys.without_keys(i) for i in query.all() if i.get("team_id") == team_id)
+            yield from counters.CounterStore().fill(
+                [keys.without_keys(i) for i in query.all() if i.get("team_id") == team_id])
 
-    def place_spend(self, team_id: str, spend: float) -> bool:
-        """The team's place in the spend order from the spend read back; skipped if the spend
-        moved on meanwhile (its writer places it), so the last writer leaves it matching."""
-        return table.update_if(keys.team(team_id), keys.spend_index(team_id, spend),
-                               "#spend = :spend AND #status = :active",
-                               values={":spend": spend or 0, ":active": ACTIVE},
-                               names={"#spend": "spend", "#status": "status"})
+    # --- the spend order's items (TeamStore writes a team's first and removes its last) -----
+
+    def place_spend(self, team_id: str, spend_units: int) -> bool:
+        """The team's place in the spend order (the stream consumer's write, off the call
+        path); skipped for a team whose place is gone (deleted)."""
+        return table.update_if(keys.spend_order_item(team_id),
+                               keys.spend_index(team_id, spend_units) | {"spend": spend_units},
+                               "attribute_exists(PK) AND #spend <> :spend",
+                               values={":spend": spend_units}, names={"#spend": "spend"})

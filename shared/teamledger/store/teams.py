@@ -4,9 +4,11 @@ the team counter, and the conditions that keep a deleted team from taking new wr
 import random
 from dataclasses import dataclass, field
 
+from teamledger import money
 from teamledger.errors import ServiceError
-from teamledger.store import keys, table
+from teamledger.store import counters, keys, table
 from teamledger.store.marshal import Item
+from teamledger.store.refs import TeamRef
 from teamledger.store.table import Transaction
 
 ACTIVE, DELETING = "active", "deleting"
@@ -41,22 +43,27 @@ class TeamStore:
 
     def load(self, team_id: str, *, include_deleting: bool = False) -> TeamView | None:
         """Team + members + memberships in one (paged) consistent Query of its partition."""
-        team, members = None, []
+        team, members, spend = None, [], {}
         for item in table.Query(keys.team_partition(team_id), consistent=True).all():
             if item.get("entity") == "team":
                 team = keys.without_keys(item)
             elif item.get("entity") == "member":
                 members.append(keys.without_keys(item))
+            elif item.get("entity") == "counter":  # the members' counters share the partition
+                spend[item.get("user_id")] = money.usd(item.get("spend"))
         if team is None or (team.get("status") != ACTIVE and not include_deleting):
             return None
+        for member in members:
+            member["spend"] = spend.get(member["user_id"], 0.0)
+        counters.CounterStore().fill([team])
         return TeamView(team, members)
 
     def listed(self, team_ids: list[str]) -> list[TeamView]:
         """Active teams among `team_ids`, in that order, with the members of their roster:
         one BatchGetItem per 100 teams, not a Query per team."""
         ids = list(dict.fromkeys(team_ids))
-        found = {i["team_id"]: i for i in table.batch_get([keys.team(t) for t in ids])
-                 if i.get("status") == ACTIVE}
+        found = {i["team_id"]: i for i in counters.CounterStore().read_with_spend(
+            [keys.team(t) for t in ids]) if i.get("status") == ACTIVE}
         return [roster_view(found[t]) for t in ids if t in found]
 
     def total(self) -> int:
@@ -64,9 +71,10 @@ class TeamStore:
         shards = table.batch_get([keys.team_counter_shard(n) for n in range(keys.COUNTER_SHARDS)])
         return int(sum(s.get("team_count", 0) for s in shards))
 
-    def gate(self, team_id: str) -> Item | None:
-        """What authentication needs of a key's team: whether it is active and not blocked."""
-        return table.get(keys.team(team_id), attributes=("blocked", "status"))
+    def gate(self, team_id: str, more: tuple[str, ...] = ()) -> Item | None:
+        """What authentication needs of a key's team: whether it is active and not blocked
+        (and `more` of its fields: a reserve's models and limits)."""
+        return table.get(keys.team(team_id), attributes=("blocked", "status", *more))
 
     # --- writes --------------------------------------------------------------------------
 
@@ -77,10 +85,13 @@ class TeamStore:
         key = keys.team(team["team_id"])
         item = key | keys.team_index(team) | keys.reset_index(key, team.get("budget_reset_at")) | {
             "entity": "team", "status": ACTIVE, "version": 1,
-            "roster": {m["user_id"]: _roster_entry(m) for m in members[:ROSTER_LIMIT]}} | team
+            "roster": {m["user_id"]: _roster_entry(m) for m in members[:ROSTER_LIMIT]}} | {
+            k: v for k, v in team.items() if k != "spend"}
         tx.put({k: v for k, v in item.items() if v is not None},
                condition="attribute_not_exists(PK)", refusal=refusal)
         self.count(tx, +1)
+        tx.put(keys.spend_order_item(team["team_id"]) | keys.spend_index(team["team_id"], 0) |
+               {"entity": "spend_order", "team_id": team["team_id"], "spend": 0})
 
     def check_active(self, tx: Transaction, team_id: str,
                      refusal: ServiceError | None = None) -> None:
@@ -128,11 +139,14 @@ class TeamStore:
         """Write `changes` on condition that the team is active and still the version read;
         returns the new item. The orders and the reset index follow the fields they hold."""
         new = team | changes | {"version": team["version"] + 1}
-        written = changes | {"version": new["version"]}
+        written = {k: v for k, v in changes.items() if k != "spend"} | {"version": new["version"]}
+        ref = TeamRef(team["team_id"])
         if "team_alias" in changes:
             written |= keys.alias_index(team["team_id"], new.get("team_alias"))
-        if "spend" in changes:
-            written |= keys.spend_index(team["team_id"], new.get("spend"))
+        if "spend" in changes:  # a new budget period: the counter restarts
+            counters.restart(tx, ref)
+        if "max_budget" in changes:
+            counters.set_budget(tx, ref, changes["max_budget"])
         if "budget_reset_at" in changes:
             written |= {"GSI4PK": None, "GSI4SK": None} | keys.reset_index(
                 keys.team(team["team_id"]), new.get("budget_reset_at"))
@@ -149,6 +163,8 @@ class TeamStore:
                   **_ACTIVE_CONDITION)
 
     def delete_deleting(self, tx: Transaction, team_id: str) -> None:
+        counters.delete(tx, TeamRef(team_id))
+        tx.delete(keys.spend_order_item(team_id))
         tx.delete(keys.team(team_id), condition="#status = :deleting",
                   names={"#status": "status"}, values={":deleting": DELETING})
 

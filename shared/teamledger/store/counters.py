@@ -1,0 +1,331 @@
+"""CounterStore: the counters of the per-call path, one small item per budget scope
+(keys.counter), and the steps that move them exactly once.
+
+A counter item holds, in money units (teamledger.money):
+- `spend`, `reserved`, and `used` = spend + reserved: the one attribute a budget condition
+  reads, since a condition cannot add two;
+- `max_budget`, a copy of its entity's budget (written in the same transaction as the entity);
+- `w`, the counter's marks: for each writer, the sequence number of its last step applied.
+
+**Exactly once.** A step is one UpdateItem carrying a token (writer, seq) and the condition
+`w.<writer> < seq`: it applies only if this writer has applied nothing as late on this counter.
+A writer (one per thread: Lambda runs one request at a time per environment) takes strictly
+increasing sequence numbers, so a step sent again, by botocore after a lost answer or by us, is
+refused by its own mark, and the old image says so (`ALREADY`). The tokens of every step are in
+the reservation item before the first step is sent, so anyone can send a step again: a request
+that ends without knowing whether a step applied retires its writer (the thread takes a fresh
+id), which freezes the marks that decide it. Marks older than MARK_LIFETIME (longer than any
+lease plus a schedule period) are removed by later steps, which keeps a counter small.
+
+No transaction ever touches a counter on the per-call path: concurrent single-item updates of
+one item queue in DynamoDB, where concurrent transactions would cancel each other.
+"""
+
+import random
+import secrets
+import threading
+import time
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from teamledger import money
+from teamledger.errors import Busy
+from teamledger.store import keys, table
+from teamledger.store.client import call, error_code, table_name
+from teamledger.store.marshal import Item, from_item, to_item
+from teamledger.store.refs import KeyRef, MemberRef, Ref, TeamRef, UserRef
+from teamledger.store.table import Transaction
+
+ACTIVE = "active"  # a team's status while it takes spend (teams.ACTIVE; that module imports us)
+
+MARK_LIFETIME_US = 2 * 3600 * 10**6  # a mark outlives any lease (≤ 1 h) plus a schedule period
+SENDS = 4  # a step sent again after a busy or lost answer (safe: its mark decides)
+PRUNE_PER_STEP = 2
+
+
+class Outcome(Enum):
+    APPLIED = "applied"
+    ALREADY = "already"  # applied before (a resend): the counter as it is now
+    REFUSED = "refused"  # the budget would be passed
+    GONE = "gone"  # no such counter (its entity was deleted)
+
+
+@dataclass(frozen=True)
+class Step:
+    """One move of a counter, in units: `reserved`/`spend` are added (negative to drop);
+    `used` moves by their sum. `limit`: refuse unless `used` stays within the budget."""
+
+    ref: Ref
+    writer: str
+    seq: int
+    spend: int = 0
+    reserved: int = 0
+    limit: bool = False
+
+
+@dataclass
+class Result:
+    outcome: Outcome
+    counter: Item = field(default_factory=dict)
+
+
+class Writer:
+    """This thread's writer id and its sequence numbers (microseconds, strictly increasing)."""
+
+    _local = threading.local()
+
+    @classmethod
+    def current(cls) -> "Writer":
+        writer: Writer | None = getattr(cls._local, "writer", None)
+        if writer is None:
+            writer = cls._local.writer = Writer()
+        return writer
+
+    @classmethod
+    def retire(cls) -> None:  # noqa: D102
+        """Forget this thread's writer: its marks now decide the steps it may have left."""
+        cls._local.writer = None
+
+    def __init__(self) -> None:
+        self.id = secrets.token_hex(4)
+        self.last = 0
+
+    def take(self, count: int) -> int:
+        """The first of `count` consecutive sequence numbers, all later than any before."""
+        first = max(self.last + 1, time.time_ns() // 1000)
+        self.last = first + count - 1
+        return first
+
+
+def new_counter(ref: Ref, max_budget: int | None) -> Item:
+    ids: Item
+    if isinstance(ref, TeamRef):
+        ids = {"scope": "team", "team_id": ref.team_id}
+    elif isinstance(ref, MemberRef):
+        ids = {"scope": "team_membership", "team_id": ref.team_id, "user_id": ref.user_id}
+    elif isinstance(ref, UserRef):
+        ids = {"scope": "user", "user_id": ref.user_id}
+    else:
+        ids = {"scope": "key", "token": ref.token}
+    item = keys.counter(ref) | ids | {"entity": "counter", "spend": 0, "reserved": 0, "used": 0,
+                                      "w": {}}
+    if max_budget is not None:
+        item["max_budget"] = max_budget
+    return item
+
+
+class CounterStore:
+    # Marks seen old on a counter, to remove with this process's next step on it.
+    _stale: dict[tuple[str, str], dict[str, int]] = {}
+
+    # --- reads ---------------------------------------------------------------------------
+
+    def read(self, refs: list[Ref]) -> dict[Ref, Item]:
+        """The counters of these entities (one BatchGetItem per 100, strongly consistent)."""
+        found: dict[Ref, Item] = {}
+        for item in table.batch_get([keys.counter(r) for r in dict.fromkeys(refs)]):
+            ref = keys.counter_ref(item)
+            if ref is not None:
+                found[ref] = _public(item)
+        return found
+
+    def read_with_spend(self, entity_keys: list[dict[str, str]]) -> list[Item]:
+        """Entity items and their spend, in one BatchGetItem per 50 (items and counters)."""
+        wanted = []
+        for key in entity_keys:  # each item beside its counter: 50 of them per request
+            wanted.append(key)
+            ref = _ref_of_key(key)
+            if ref is not None:
+                wanted.append(keys.counter(ref))
+        found = table.batch_get(wanted)
+        spend = {ref: item.get("spend", 0) for item in found
+                 if (ref := keys.counter_ref(item)) is not None}
+        entities = [i for i in found if i.get("entity") != "counter"]
+        for item in entities:
+            ref = keys.ref_of(item)
+            if ref is not None:
+                item["spend"] = money.usd(spend.get(ref, 0))
+        return entities
+
+    def fill(self, items: list[Item]) -> list[Item]:
+        """Each entity's `spend` (USD) from its counter, in place (one BatchGetItem per 100;
+        no counter yet: 0). Returns the items."""
+        refs = {id(i): ref for i in items if (ref := keys.ref_of(i)) is not None}
+        found = self.read(list(refs.values())) if refs else {}
+        for item in items:
+            ref = refs.get(id(item))
+            if ref is not None:
+                item["spend"] = money.usd(found.get(ref, {}).get("spend"))
+        return items
+
+    def marks(self, refs: list[Ref]) -> dict[Ref, dict[str, int]]:
+        """Each counter's marks: writer -> last sequence number applied."""
+        items = table.batch_get([keys.counter(r) for r in dict.fromkeys(refs)])
+        return {ref: {k: int(v) for k, v in (i.get("w") or {}).items()}
+                for i in items if (ref := keys.counter_ref(i)) is not None}
+
+    # --- the per-call steps ----------------------------------------------------------------
+
+    def step(self, step: Step, max_budget: int | None = None) -> Result:
+        """Apply `step` once. With `limit`, the budget is the counter's `max_budget`: the
+        value read (`max_budget`) is part of the condition, and a budget changed meanwhile
+        is read from the refusal and tried again."""
+        created = False
+        for send in range(SENDS + 1):
+            request = self._request(step, max_budget)
+            try:
+                answer = call("update_item", request)
+                counter = from_item(answer.get("Attributes") or {})
+                self._note_stale(step.ref, counter)
+                return Result(Outcome.APPLIED, _public(counter))
+            except ClientError as error:
+                code = error_code(error)
+                if code == "TransactionConflictException":  # an admin change in flight
+                    _pause(send)
+                    continue
+                if code != "ConditionalCheckFailedException":
+                    raise
+                old = from_item(error.response.get("Item") or {})
+            except Busy:
+                if send >= SENDS - 1:
+                    raise
+                _pause(send)
+                continue
+            if not old:
+                if created or not self._create(step.ref):
+                    return Result(Outcome.GONE)
+                created = True
+                continue
+            marks = old.get("w") or {}
+            if int(marks.get(step.writer, 0)) >= step.seq:
+                return Result(Outcome.ALREADY, _public(old))
+            self._stale.pop(_cache_key(step.ref), None)  # a prune that raced: drop it
+            budget = old.get("max_budget")
+            budget = int(budget) if budget is not None else None
+            if step.limit and budget is not None and \
+                    int(old.get("used", 0)) + step.reserved + step.spend > budget:
+                return Result(Outcome.REFUSED, _public(old))
+            max_budget = budget  # the budget moved, or a prune raced: send with what is there
+        raise Busy("The counter is busy; please retry")
+
+    def _create(self, ref: Ref) -> bool:
+        """A counter made on first use, with its entity's budget; False: no such entity."""
+        entity = table.get(keys.of_ref(ref), attributes=("max_budget", "status", "entity"))
+        if entity is None or (isinstance(ref, TeamRef) and entity.get("status") != ACTIVE):
+            return False
+        budget = entity.get("max_budget")
+        table.put_new(new_counter(ref, money.units(budget) if budget is not None else None))
+        return True
+
+    def _request(self, step: Step, max_budget: int | None) -> dict[str, Any]:
+        names = {"#w": "w", "#me": step.writer, "#s": "spend", "#r": "reserved", "#u": "used"}
+        values: Item = {":seq": step.seq, ":s": step.spend, ":r": step.reserved,
+                        ":u": step.spend + step.reserved}
+        conditions = ["attribute_exists(PK)",
+                      "(attribute_not_exists(#w.#me) OR #w.#me < :seq)"]
+        if step.limit:
+            names["#max"] = "max_budget"
+            if max_budget is None:
+                conditions.append("attribute_not_exists(#max)")
+            else:
+                conditions.append("#max = :max AND #u <= :room")
+                values |= {":max": max_budget, ":room": max_budget - values[":u"]}
+        removes = []
+        stale = self._stale.get(_cache_key(step.ref), {})
+        for n, (writer, seq) in enumerate(list(stale.items())[:PRUNE_PER_STEP]):
+            if writer == step.writer:
+                continue
+            names[f"#p{n}"] = writer
+            values[f":p{n}"] = seq
+            removes.append(f"#w.#p{n}")
+            conditions.append(f"#w.#p{n} = :p{n}")
+        expression = "SET #w.#me = :seq ADD #s :s, #r :r, #u :u"
+        if removes:
+            expression += " REMOVE " + ", ".join(removes)
+        return {"TableName": table_name(), "Key": to_item(keys.counter(step.ref)),
+                "UpdateExpression": expression, "ConditionExpression": " AND ".join(conditions),
+                "ExpressionAttributeNames": names, "ExpressionAttributeValues": to_item(values),
+                "ReturnValues": "ALL_NEW", "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}
+
+    def _note_stale(self, ref: Ref, counter: Item) -> None:
+        horizon = time.time_ns() // 1000 - MARK_LIFETIME_US
+        stale = {w: int(s) for w, s in (counter.get("w") or {}).items() if int(s) < horizon}
+        if stale:
+            self._stale[_cache_key(ref)] = stale
+        else:
+            self._stale.pop(_cache_key(ref), None)
+
+
+# --- admin writes, inside the entity's transaction (the entity's store adds them) -----------
+# A counter is made on first use (CounterStore._create) or by the first budget set here, so
+# creating an entity writes no counter.
+
+def set_budget(tx: Transaction, ref: Ref, max_budget: float | None) -> None:
+    """The entity's new budget, copied onto its counter (made here if it is not yet)."""
+    item = new_counter(ref, None)
+    names = {"#w": "w", "#s": "spend", "#r": "reserved", "#u": "used", "#max": "max_budget"}
+    values: Item = {":empty": {}, ":zero": 0}
+    sets = ["#w = if_not_exists(#w, :empty)"]
+    for n, field_name in enumerate(("entity", "scope", "team_id", "user_id", "token")):
+        if field_name in item:
+            names[f"#i{n}"] = field_name
+            values[f":i{n}"] = item[field_name]
+            sets.append(f"#i{n} = :i{n}")
+    expression = "SET " + ", ".join(sets)
+    if max_budget is not None:
+        expression = expression.replace("SET ", "SET #max = :max, ", 1)
+        values[":max"] = money.units(max_budget)
+    expression += " ADD #s :zero, #r :zero, #u :zero"
+    if max_budget is None:
+        expression += " REMOVE #max"
+    tx.update_raw(keys.counter(ref), expression, names=names, values=values)
+
+
+def restart(tx: Transaction, ref: Ref) -> float:
+    """Spend back to 0 (a budget period ends), on condition that it is still what is read
+    here; what is reserved stays reserved. Returns the spend that ended (USD)."""
+    counter = table.get(keys.counter(ref), attributes=("spend",))
+    spend = int(counter.get("spend", 0)) if counter else 0
+    if spend:
+        tx.update_raw(keys.counter(ref), "SET #s = :zero ADD #u :minus",
+                      condition="#s = :spend", names={"#s": "spend", "#u": "used"},
+                      values={":zero": 0, ":minus": -spend, ":spend": spend})
+    return money.usd(spend)
+
+
+def delete(tx: Transaction, ref: Ref) -> None:
+    tx.delete(keys.counter(ref))
+
+
+def _ref_of_key(key: dict[str, str]) -> Ref | None:
+    pk, sk = key["PK"], key["SK"]
+    kind, _, rest = pk.partition("#")
+    if sk == keys.TEAM_SK:
+        return TeamRef(rest)
+    if sk == keys.USER_SK:
+        return UserRef(rest)
+    if sk == keys.KEY_SK:
+        return KeyRef(rest)
+    if keys.is_member_sk(sk) and kind == "TEAM":
+        return MemberRef(rest, sk[len(keys.MEMBER_PREFIX):])
+    return None
+
+
+def _public(item: Item) -> Item:
+    return {k: v for k, v in item.items() if k not in ("PK", "SK", "w")}
+
+
+def _cache_key(ref: Ref) -> tuple[str, str]:
+    key = keys.counter(ref)
+    return key["PK"], key["SK"]
+
+
+def _pause(send: int) -> None:
+    time.sleep(random.uniform(0, min(0.2, 0.01 * 2 ** send)))
+
+
+__all__ = ["CounterStore", "KeyRef", "Outcome", "Result", "Step", "Writer", "delete",
+           "new_counter", "restart", "set_budget"]
