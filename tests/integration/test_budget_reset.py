@@ -6,8 +6,8 @@ import threading
 from datetime import timedelta
 
 import pytest
-from teamledger.domain import budget_reset
 from teamledger import money
+from teamledger.domain import budget_reset
 from teamledger.store import keys as table_keys
 from teamledger.store import table
 from teamledger.store.client import client, table_name

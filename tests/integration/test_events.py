@@ -163,7 +163,8 @@ def test_event_fixtures_in_order_all_succeed_against_an_empty_table(api: Api):
             tokens[name] = api.new_key(user_id="alice", team_id="team-eng")["token"]
         event = load_event(name, tokens.get(name))
         if name in ("spend_settle", "spend_release"):  # the reservation made just before
-            event["body"] = event["body"].replace(PLACEHOLDER_RESERVATION, reservation_id)
+            event["body"] = event["body"].replace(PLACEHOLDER_RESERVATION,
+                                                  tokens["spend_reserve_id"] or "")
 
         # When each fixture is fed to its function's handler
         status, body = invoke(route_of[name], event)
@@ -174,7 +175,7 @@ def test_event_fixtures_in_order_all_succeed_against_an_empty_table(api: Api):
         if name == "key_generate":
             tokens[name] = body["token"]
         if name == "spend_reserve":
-            reservation_id = body["reservation_id"]
+            tokens["spend_reserve_id"] = body["reservation_id"]
 
 
 def test_audit_publisher_fixture_is_one_audit_insert_its_filter_lets_through():

@@ -3,9 +3,8 @@ membership; who is over budget; every kind of bad amount is a 4xx that writes no
 
 import pytest
 
-from tests.support.streams import SpendOrderFeed
-
 from tests.support.client import MASTER_KEY
+from tests.support.streams import SpendOrderFeed
 
 
 @pytest.fixture

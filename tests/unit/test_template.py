@@ -107,8 +107,12 @@ def test_audit_publisher_reads_the_table_stream_with_partial_batch_failures(temp
     assert template["Resources"][queue]["Type"] == "AWS::SQS::Queue"
 
 
+def _consumer(template, function: str):
+    return next(c for c in stream_consumers(template) if c.function == function)
+
+
 def test_audit_publisher_filter_lets_through_audit_inserts_only(template):
-    (consumer,) = stream_consumers(template)
+    consumer = _consumer(template, "AuditPublisherFunction")
 
     def record(event_name, entity):
         return {"eventName": event_name, "dynamodb": {"NewImage": {"entity": {"S": entity}}}}
@@ -119,6 +123,29 @@ def test_audit_publisher_filter_lets_through_audit_inserts_only(template):
     assert not passes(consumer.filters, record("INSERT", "audit_published"))  # its own markers
     assert not passes(consumer.filters, record("INSERT", "team"))
     assert not passes(consumer.filters, {"eventName": "INSERT", "dynamodb": {}})
+
+
+def test_spend_order_consumer_gets_team_counters_only(template):
+    consumer = _consumer(template, "SpendOrderFunction")
+
+    def record(event_name, entity, scope=None):
+        image = {"entity": {"S": entity}} | ({"scope": {"S": scope}} if scope else {})
+        return {"eventName": event_name, "dynamodb": {"NewImage": image}}
+
+    assert passes(consumer.filters, record("MODIFY", "counter", "team"))
+    assert passes(consumer.filters, record("INSERT", "counter", "team"))
+    assert not passes(consumer.filters, record("MODIFY", "counter", "key"))  # other scopes
+    assert not passes(consumer.filters, record("MODIFY", "counter", "team_membership"))
+    assert not passes(consumer.filters, record("REMOVE", "counter", "team"))
+    assert not passes(consumer.filters, record("INSERT", "audit"))
+
+
+def test_spend_order_consumer_may_update_the_spend_order_only(template):
+    props = functions(template)["SpendOrderFunction"]
+    assert granted_actions(props) == {"dynamodb:UpdateItem"}
+    (statement,) = [s for policy in props["Policies"] for s in policy["Statement"]]
+    assert statement["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"] == [
+        "SPENDORDER#*"]
 
 
 def test_audit_publisher_may_put_to_its_stream_and_touch_its_markers_only(template):

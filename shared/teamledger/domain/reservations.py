@@ -27,10 +27,23 @@ from teamledger.domain.limits import MAX_AMOUNT
 from teamledger.domain.policy import check_gateway
 from teamledger.domain.spend import ORDER as SCOPE_ORDER
 from teamledger.domain.spend import scopes_of
-from teamledger.errors import BadRequest, Busy, Conflict, Forbidden, NotFound, OverBudget, \
-    Unauthorized
-from teamledger.http.models import Reservation, ScopeState, SpendReleaseRequest, \
-    SpendReserveRequest, SpendSettleRequest
+from teamledger.errors import (
+    BadRequest,
+    Busy,
+    Conflict,
+    Forbidden,
+    NotFound,
+    OverBudget,
+    ServiceError,
+    Unauthorized,
+)
+from teamledger.http.models import (
+    Reservation,
+    ScopeState,
+    SpendReleaseRequest,
+    SpendReserveRequest,
+    SpendSettleRequest,
+)
 from teamledger.store import stores
 from teamledger.store.counters import Outcome, Result, Step, Writer
 from teamledger.store.refs import Ref
@@ -183,16 +196,14 @@ def _hold(reservation: Item, counters: dict[Ref, Item] | None = None) -> dict[st
             if result.outcome is Outcome.GONE and name not in ("key", "team"):
                 continue  # a membership removed meanwhile: no budget of it left to hold
             if result.outcome in (Outcome.GONE, Outcome.REFUSED):
-                refusal: Item
+                error: ServiceError
                 if result.outcome is Outcome.GONE:
-                    error: Exception = _invalid_key(f"Authentication Error, the {name} no "
-                                                    "longer exists.")
-                    refusal = {"status": 401, "error": str(error)}
+                    error = _invalid_key(f"Authentication Error, the {name} no longer exists.")
+                    _refuse(reservation, taken, {"status": 401, "error": error.message})
                 else:
                     error = _over_budget(name, result.counter)
-                    refusal = {"status": 429, "scope": name,
-                               "remaining": error.fields["remaining"]}  # type: ignore[attr-defined]
-                _refuse(reservation, taken, refusal)
+                    _refuse(reservation, taken, {"status": 429, "scope": name,
+                                                 "remaining": error.fields["remaining"]})
                 raise error
             taken.append(name)
             states[name] = result.counter

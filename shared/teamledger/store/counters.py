@@ -172,26 +172,21 @@ class CounterStore:
     def step(self, step: Step, max_budget: int | None = None) -> Result:
         """Apply `step` once. With `limit`, the budget is the counter's `max_budget`: the
         value read (`max_budget`) is part of the condition, and a budget changed meanwhile
-        is read from the refusal and tried again."""
+        is read from the refusal and tried again. A busy or unanswered send is sent again:
+        its mark makes that safe."""
         created = False
         for send in range(SENDS + 1):
-            request = self._request(step, max_budget)
             try:
-                answer = call("update_item", request)
-                counter = from_item(answer.get("Attributes") or {})
-                self._note_stale(step.ref, counter)
-                return Result(Outcome.APPLIED, _public(counter))
-            except ClientError as error:
-                code = error_code(error)
-                if code == "TransactionConflictException":  # an admin change in flight
-                    _pause(send)
-                    continue
-                if code != "ConditionalCheckFailedException":
-                    raise
-                old = from_item(error.response.get("Item") or {})
+                applied, old = self._send(self._request(step, max_budget))
             except Busy:
                 if send >= SENDS - 1:
                     raise
+                _pause(send)
+                continue
+            if applied is not None:
+                self._note_stale(step.ref, applied)
+                return Result(Outcome.APPLIED, _public(applied))
+            if old is None:  # an admin transaction on the counter was in flight
                 _pause(send)
                 continue
             if not old:
@@ -199,17 +194,40 @@ class CounterStore:
                     return Result(Outcome.GONE)
                 created = True
                 continue
-            marks = old.get("w") or {}
-            if int(marks.get(step.writer, 0)) >= step.seq:
-                return Result(Outcome.ALREADY, _public(old))
-            self._stale.pop(_cache_key(step.ref), None)  # a prune that raced: drop it
+            judged = self._judge(step, old)
+            if judged is not None:
+                return judged
             budget = old.get("max_budget")
-            budget = int(budget) if budget is not None else None
-            if step.limit and budget is not None and \
-                    int(old.get("used", 0)) + step.reserved + step.spend > budget:
-                return Result(Outcome.REFUSED, _public(old))
-            max_budget = budget  # the budget moved, or a prune raced: send with what is there
+            max_budget = int(budget) if budget is not None else None  # send with what is there
         raise Busy("The counter is busy; please retry")
+
+    @staticmethod
+    def _send(request: dict[str, Any]) -> tuple[Item | None, Item | None]:
+        """(the counter after the step, None) if it applied; (None, the counter as it was:
+        {} if none) if its condition failed; (None, None) on a transaction conflict."""
+        try:
+            answer = call("update_item", request)
+        except ClientError as error:
+            code = error_code(error)
+            if code == "TransactionConflictException":
+                return None, None
+            if code != "ConditionalCheckFailedException":
+                raise
+            image: Item = dict(error.response.get("Item") or {})  # type: ignore[call-overload]
+            return None, from_item(image)
+        return from_item(answer.get("Attributes") or {}), None
+
+    def _judge(self, step: Step, old: Item) -> Result | None:
+        """Why a step's condition failed: applied before, or over budget; None: neither (a
+        budget changed since it was read, or a prune raced), so send it again."""
+        if int((old.get("w") or {}).get(step.writer, 0)) >= step.seq:
+            return Result(Outcome.ALREADY, _public(old))
+        self._stale.pop(_cache_key(step.ref), None)  # a prune that raced: drop it
+        budget = old.get("max_budget")
+        if step.limit and budget is not None and \
+                int(old.get("used", 0)) + step.reserved + step.spend > int(budget):
+            return Result(Outcome.REFUSED, _public(old))
+        return None
 
     def _create(self, ref: Ref) -> bool:
         """A counter made on first use, with its entity's budget; False: no such entity."""

@@ -1,8 +1,8 @@
 """UserStore: user rows, found by id or by email (GSI2), and what links to a user (GSI1:
 their memberships and keys)."""
 
-from teamledger.errors import ServiceError
 from teamledger import money
+from teamledger.errors import ServiceError
 from teamledger.store import counters, keys, table
 from teamledger.store.marshal import Item
 from teamledger.store.table import Transaction
