@@ -9,11 +9,12 @@ negative cases, data the document forbids, per operation and key), FUZZ_SEED (1)
 It starts `make dev`'s server as a process on a free port (`dev_server_process`, a moto of its
 own). Before each operation it creates fresh real objects (three teams, a user, two keys) so
 that half of the positive cases name an id that exists: a team the non-admin user administers,
-one it is a plain member of, one it is not in. Each response is checked by the schemathesis
-checks below; a failure is counted under its check and the run goes on (no shrinking), so the
-printed numbers are all the failures of this seed. Exit status 1 on a 5xx or a response the
-document does not describe. Invalid requests answered 2xx are printed, not failed: the handlers
-ignore unknown query parameters, and pydantic (lax mode) reads `true` or "5" as a number.
+one it is a plain member of, one it is not in; keys; a held and a settled reservation. Each
+response is checked by the schemathesis checks below; a failure is counted under its check and
+the run goes on (no shrinking), so the printed numbers are all the failures of this seed. Exit
+status 1 on a 5xx or a response the document does not describe. Invalid requests answered 2xx
+are printed, not failed: the handlers ignore unknown query parameters, and pydantic (lax mode)
+reads `true` or "5" as a number.
 """
 
 from __future__ import annotations
@@ -66,6 +67,7 @@ class RealObjects:
     users: list[str]
     emails: list[str]
     tokens: list[str]
+    reservations: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -127,7 +129,11 @@ def real_objects(api: Api, run: int) -> RealObjects:
                                "members_with_roles": members, "max_budget": 100})
     tokens = [api.post("/key/generate", {"user_id": owner, "team_id": team_id})["token"]
               for owner, team_id in ((NON_ADMIN, teams[0]), (user, teams[2]))]
-    return RealObjects(teams, [user, NON_ADMIN], [email], tokens)
+    # Reservations: one held, one settled, so settle and release meet both states.
+    reservations = [api.post("/spend/reserve", {"token": token, "amount": 0.01})["reservation_id"]
+                    for token in tokens]
+    api.post("/spend/settle", {"reservation_id": reservations[1], "spend": 0.005})
+    return RealObjects(teams, [user, NON_ADMIN], [email], tokens, reservations)
 
 
 def with_real_ids(values: Any, objects: RealObjects, pick: int) -> Any:
@@ -135,10 +141,11 @@ def with_real_ids(values: Any, objects: RealObjects, pick: int) -> Any:
     if not isinstance(values, dict):
         return values
     real = {"team_id": objects.teams, "user_id": objects.users, "user_email": objects.emails,
-            "key": objects.tokens, "token": objects.tokens}
+            "key": objects.tokens, "token": objects.tokens,
+            "reservation_id": objects.reservations}
     replaced = dict(values)
     for name, choices in real.items():
-        if name in replaced:
+        if name in replaced and choices:
             replaced[name] = choices[pick % len(choices)]
     if "team_ids" in replaced:
         replaced["team_ids"] = [objects.teams[pick % len(objects.teams)]]

@@ -305,8 +305,8 @@ def _op_steps(reservation: Item, op: Item) -> list[tuple[str, Step]]:
 def _finish(reservation: Item, op_name: str) -> Reservation:
     """Take (or finish) the recorded move's steps, then answer."""
     states = _take(reservation, reservation["ops"][op_name])
-    rest = {n: c for n, c in _read(_refs(reservation)).items() if n not in states}
-    return _answer_of(reservation, states | rest)
+    missing = {n: r for n, r in _refs(reservation).items() if n not in states}
+    return _answer_of(reservation, states | (_read(missing) if missing else {}))
 
 
 def _take(reservation: Item, op: Item) -> dict[str, Item]:
