@@ -118,9 +118,10 @@ def list_teams_page(actor: Actor, *, user_id: str | None, team_filter: TeamFilte
         order, page = position.order, position.page
     scope = _scope(caller, user_id, team_filter.team_id)
     if scope is None:
-        rows, more = _order_page(order, team_filter, page, page_size, position)
-        total = stores().orders.count(order.sort_by, team_filter.match()) \
-            if team_filter.narrows else stores().teams.total()
+        rows, more, total = _order_page(order, team_filter, page, page_size, position,
+                                        with_total=not team_filter.narrows)
+        if team_filter.narrows:
+            total = stores().orders.count(order.sort_by, team_filter.match())
     else:
         ordered = _ordered(scope, team_filter, order)
         rows, more = _memory_page(ordered, order, page, page_size, position)
@@ -172,15 +173,18 @@ def _memory_page(ordered: list[TeamView], order: Order, page: int, page_size: in
 
 
 def _order_page(order: Order, team_filter: TeamFilter, page: int, page_size: int,
-                position: Cursor | None) -> tuple[list[TeamView], bool]:
+                position: Cursor | None,
+                with_total: bool = False) -> tuple[list[TeamView], bool, int]:
     """One page of the team order: from the cursor, or after skipping the pages before `page`
-    (which costs those pages: a cursor is the O(page) way)."""
+    (which costs those pages: a cursor is the O(page) way); with the number of all teams, read
+    along with the page's spend."""
     skip = 0 if position else (page - 1) * page_size
     after = (position.after, position.team_id) if position else None
-    teams = stores().orders.teams(order.sort_by, order.descending, team_filter.match(), after,
-                                  skip + page_size + 1)
+    teams, total = stores().orders.page_with_total(
+        order.sort_by, order.descending, team_filter.match(), after, skip + page_size + 1,
+        total=with_total)
     rows = [view for n, view in enumerate(teams) if n >= skip]
-    return rows[:page_size], len(rows) > page_size
+    return rows[:page_size], len(rows) > page_size, total
 
 
 # --- /team/filter/ui ---------------------------------------------------------------------
@@ -194,7 +198,7 @@ def search_teams(actor: Actor, *, team_filter: TeamFilter, page: int,
         rows, _ = _memory_page(_ordered([team_filter.team_id], team_filter, order), order,
                                page, page_size, None)
     else:
-        rows, _ = _order_page(order, team_filter, page, page_size, None)
+        rows, _, _ = _order_page(order, team_filter, page, page_size, None)
     return [to_team(r) for r in rows]
 
 

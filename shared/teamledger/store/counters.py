@@ -132,9 +132,11 @@ class CounterStore:
                 found[ref] = _public(item)
         return found
 
-    def read_with_spend(self, entity_keys: list[dict[str, str]]) -> list[Item]:
-        """Entity items and their spend, in one BatchGetItem per 50 (items and counters)."""
-        wanted = []
+    def read_with_spend(self, entity_keys: list[dict[str, str]],
+                        along: list[dict[str, str]] | None = None) -> list[Item]:
+        """Entity items and their spend, in one BatchGetItem per 50 (items and counters).
+        `along`: more keys read in the same request, whose items are appended as read."""
+        wanted = list(along or [])
         for key in entity_keys:  # each item beside its counter: 50 of them per request
             wanted.append(key)
             ref = _ref_of_key(key)
@@ -143,12 +145,27 @@ class CounterStore:
         found = table.batch_get(wanted)
         spend = {ref: item.get("spend", 0) for item in found
                  if (ref := keys.counter_ref(item)) is not None}
-        entities = [i for i in found if i.get("entity") != "counter"]
-        for item in entities:
+        entities, others = [], []
+        for item in found:
             ref = keys.ref_of(item)
             if ref is not None:
                 item["spend"] = money.usd(spend.get(ref, 0))
-        return entities
+                entities.append(item)
+            elif keys.counter_ref(item) is None:
+                others.append(item)
+        return entities + others
+
+    def fill_along(self, items: list[Item], along: list[dict[str, str]]) -> list[Item]:
+        """`fill`, and the items of `along` read in the same BatchGetItem (returned)."""
+        refs = {id(i): ref for i in items if (ref := keys.ref_of(i)) is not None}
+        found = table.batch_get(list(along) + [keys.counter(r) for r in refs.values()])
+        spend = {ref: c.get("spend", 0) for c in found
+                 if (ref := keys.counter_ref(c)) is not None}
+        for item in items:
+            ref = refs.get(id(item))
+            if ref is not None:
+                item["spend"] = money.usd(spend.get(ref, 0))
+        return [i for i in found if keys.counter_ref(i) is None]
 
     def fill(self, items: list[Item]) -> list[Item]:
         """Each entity's `spend` (USD) from its counter, in place (one BatchGetItem per 100;

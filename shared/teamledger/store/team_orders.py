@@ -85,11 +85,21 @@ class TeamOrderStore:
               after: tuple[str, str] | None, wanted: int) -> list[TeamView]:
         """Up to `wanted` matching teams in the order, after (sort key, team id) if given, with
         their spend from their counters."""
+        return self.page_with_total(sort_by, descending, match, after, wanted, total=False)[0]
+
+    def page_with_total(self, sort_by: str, descending: bool, match: TeamMatch,
+                        after: tuple[str, str] | None, wanted: int,
+                        total: bool = True) -> tuple[list[TeamView], int]:
+        """`teams`, and the number of teams (the counter shards, read in the same BatchGetItem
+        as the page's counters: a page is 2 requests, 5 by spend)."""
+        shards = [keys.team_counter_shard(n) for n in range(keys.COUNTER_SHARDS)] if total else []
         if sort_by == "spend":
-            return self._by_spend(descending, match, after, wanted)
-        views = list(self._ordered(sort_by, descending, match, after, wanted))
-        counters.CounterStore().fill([v.team for v in views])
-        return views
+            views, along = self._by_spend(descending, match, after, wanted, shards)
+        else:
+            views = list(self._ordered(sort_by, descending, match, after, wanted))
+            along = counters.CounterStore().fill_along([v.team for v in views], shards)
+        return views, int(sum(s.get("team_count", 0) for s in along if s.get("SK", "")
+                              .startswith("SHARD#")))
 
     def _ordered(self, sort_by: str, descending: bool, match: TeamMatch,
                  after: tuple[str, str] | None, wanted: int) -> Iterator[TeamView]:
@@ -111,11 +121,12 @@ class TeamOrderStore:
                 return
 
     def _by_spend(self, descending: bool, match: TeamMatch, after: tuple[str, str] | None,
-                  wanted: int) -> list[TeamView]:
+                  wanted: int, along: list[Item]) -> tuple[list[TeamView], list[Item]]:
         """The spend order's shards merged: each shard's next entries after the cursor (a key
         condition, so any shard can start after a key it does not hold), then the teams' items
         in one BatchGetItem, filtered as the other orders filter."""
         views: list[TeamView] = []
+        read_along: list[Item] = []
         cursor = after[0] if after else None
         while len(views) < wanted:
             chunk = wanted - len(views) if match.where() is None else \
@@ -127,8 +138,11 @@ class TeamOrderStore:
             if not page:
                 break
             cursor = page[-1]["GSI6SK"]
-            found = {i["team_id"]: i for i in counters.CounterStore().read_with_spend(
-                [keys.team(e["team_id"]) for e in page])}
+            read = counters.CounterStore().read_with_spend(
+                [keys.team(e["team_id"]) for e in page], along=along)
+            along = []  # read once, with the first page of teams
+            read_along += [i for i in read if i.get("entity") != "team"]
+            found = {i["team_id"]: i for i in read if i.get("entity") == "team"}
             for entry in page:
                 team = found.get(entry["team_id"])
                 if team is None or team.get("status") != ACTIVE or not match.test(team):
@@ -139,7 +153,9 @@ class TeamOrderStore:
                     break
             if len(page) < chunk:
                 break
-        return views
+        if along:  # no team at all: the shards alone
+            read_along = table.batch_get(along)
+        return views, read_along
 
     def _shard(self, shard: int, descending: bool, after: str | None,
                limit: int) -> list[Item]:
