@@ -1,6 +1,6 @@
 """The scheduled budget reset: every team, membership budget, key and user whose
 `budget_reset_at` has passed gets spend 0 and its next boundary, audited. The same run then
-charges the reservations whose lease ran out unsettled (domain/reservations.expire_leases).
+charges the reservations whose lease ran out unsettled (domain/leases.expire_leases).
 
 It reads only what is due (ResetStore: a sparse index sharded 16 ways, one read per item due);
 shards run in parallel. Each reset is a transaction of the conditional update (the reset time
@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from teamledger.domain import audit, reservations
+from teamledger.domain import audit, leases
 from teamledger.domain.durations import BudgetPeriod
 from teamledger.errors import BadRequest, Busy, TransactionCancelled
 from teamledger.store import stores
@@ -68,7 +68,7 @@ def run(now: datetime | None = None, remaining_ms: Callable[[], int] | None = No
                                      range(stores().resets.shards)):
             report.add(shard_report)
     if remaining() >= MARGIN_MS:
-        reservations.expire_leases(moment, report)
+        leases.expire_leases(moment, report)
     return report
 
 

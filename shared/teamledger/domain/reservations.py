@@ -17,16 +17,18 @@ on its counter instead of cancelling each other.
 import hashlib
 import math
 import uuid
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from teamledger import money
+from teamledger.domain import leases
 from teamledger.domain.callers import Actor
 from teamledger.domain.keys import token_for
+from teamledger.domain.leases import HELD, REFUSED, RELEASED, SETTLED, expire_leases
 from teamledger.domain.limits import MAX_AMOUNT
 from teamledger.domain.policy import check_gateway
-from teamledger.domain.spend import ORDER as SCOPE_ORDER
-from teamledger.domain.spend import scopes_of
+from teamledger.domain.scopes import ORDER as SCOPE_ORDER
+from teamledger.domain.scopes import scopes_of
 from teamledger.errors import (
     BadRequest,
     Busy,
@@ -45,15 +47,13 @@ from teamledger.http.models import (
     SpendSettleRequest,
 )
 from teamledger.store import stores
-from teamledger.store.counters import Outcome, Result, Step, Writer
+from teamledger.store.counters import Outcome, Writer
 from teamledger.store.refs import Ref
 from teamledger.store.teams import ACTIVE
-from teamledger.timestamps import from_iso, to_iso, utcnow
+from teamledger.timestamps import to_iso, utcnow
 
 Item = dict[str, Any]
-HELD, SETTLED, RELEASED, EXPIRED, REFUSED = "held", "settled", "released", "expired", "refused"
 MAX_TTL = 3600
-LOOKBACK = timedelta(minutes=2)
 KEPT_AFTER_LEASE = timedelta(days=7)  # then TTL removes the reservation item
 INVALID_USER_KEY = "invalid_user_key"
 
@@ -160,21 +160,14 @@ def _over_budget(scope: str, counter: Item) -> OverBudget:
                       type="budget_exceeded", scope=scope, remaining=remaining)
 
 
-def _refs(reservation: Item) -> dict[str, Ref]:
-    key = {"token": reservation["token"], "team_id": reservation.get("team_id"),
-           "user_id": reservation.get("user_id")}
-    every = scopes_of(key)
-    return {name: every[name] for name in reservation["scopes"] if name in every}
-
-
 def _hold(reservation: Item, counters: dict[Ref, Item] | None = None) -> dict[str, Item]:
     """The reserve's steps, or its answer if it has moved on. A refusal is recorded (with the
     steps that undo what was taken) before it is undone. Any error after the first step retires
     this thread's writer, so that the reservation's tokens decide what applied."""
     state = reservation["state"]
-    refs = _refs(reservation)
+    refs = leases.refs_of(reservation)
     if state == REFUSED:
-        _take(reservation, reservation["ops"]["undo"])
+        leases.take(reservation, reservation["ops"]["undo"])
         refusal = reservation.get("refusal") or {}
         if refusal.get("status") == 401:
             raise _invalid_key(refusal.get("error", "Authentication Error"))
@@ -190,7 +183,7 @@ def _hold(reservation: Item, counters: dict[Ref, Item] | None = None) -> dict[st
     states: dict[str, Item] = {}
     try:
         for name in _ordered(list(refs), counters, refs):
-            step = _reserve_step(reservation, name, refs[name], amount)
+            step = leases.reserve_step(reservation, name, refs[name], amount)
             budget = counters.get(refs[name], {}).get("max_budget")
             result = stores().counters.step(step, int(budget) if budget is not None else None)
             if result.outcome is Outcome.GONE and name not in ("key", "team"):
@@ -220,12 +213,7 @@ def _refuse(reservation: Item, taken: list[str], refusal: Item) -> None:
     if not stores().reservations.move(reservation["reservation_id"], HELD, REFUSED, "undo", undo,
                                       {"refusal": refusal}):
         raise Busy("The reservation is changing; please retry")
-    _take(reservation, undo)
-
-
-def _reserve_step(reservation: Item, name: str, ref: Ref, amount: int) -> Step:
-    seq = int(reservation["seq"]) + 2 * reservation["scopes"].index(name)
-    return Step(ref, reservation["writer"], seq, reserved=amount, limit=True)
+    leases.take(reservation, undo)
 
 
 # --- settle, release, expire ----------------------------------------------------------------
@@ -248,7 +236,7 @@ def settle(actor: Actor, request: SpendSettleRequest) -> Reservation:
         else:  # expired: its amount was charged; the actual spend replaces it
             charged = reservation["ops"].get("expire", {}).get("scopes", [])
             op, moves = "correct", {"spend": spend - amount, "reserved": 0, "scopes": charged}
-        steps = _op(reservation, moves)
+        steps = leases.new_move(reservation, moves)
         if stores().reservations.move(reservation["reservation_id"], state, SETTLED, op, steps,
                                       {"spend": spend}):
             return _finish(reservation | {"state": SETTLED,
@@ -263,8 +251,8 @@ def release(actor: Actor, request: SpendReleaseRequest) -> Reservation:
         if reservation["state"] != HELD:  # settled, released, expired or refused: no change
             if reservation["state"] == RELEASED:
                 return _finish(reservation, "release")
-            return _answer_of(reservation, _read(_refs(reservation)))
-        steps = _op(reservation, {"spend": 0, "reserved": -int(reservation["amount"])})
+            return _answer_of(reservation, _read(leases.refs_of(reservation)))
+        steps = leases.new_move(reservation, {"spend": 0, "reserved": -int(reservation["amount"])})
         if stores().reservations.move(reservation["reservation_id"], HELD, RELEASED, "release",
                                       steps):
             return _finish(reservation | {"state": RELEASED,
@@ -280,46 +268,11 @@ def _get(reservation_id: str) -> Item:
     return found
 
 
-def _op(reservation: Item, moves: Item) -> Item:
-    scopes = moves.pop("scopes", reservation["scopes"])
-    writer = Writer.current()
-    return {"writer": writer.id, "seq": writer.take(len(reservation["scopes"])),
-            "scopes": list(scopes)} | moves
-
-
-def _op_steps(reservation: Item, op: Item) -> list[tuple[str, Step]]:
-    refs = _refs(reservation)
-    steps = []
-    for name in op["scopes"]:
-        if name not in refs:
-            continue
-        index = reservation["scopes"].index(name)
-        # An undo takes the token after its reserve step's (the reserve's writer left it free).
-        seq = int(reservation["seq"]) + 2 * index + 1 if op.get("undo") else \
-            int(op["seq"]) + index
-        steps.append((name, Step(refs[name], op["writer"], seq, spend=int(op["spend"]),
-                                 reserved=int(op["reserved"]))))
-    return steps
-
-
 def _finish(reservation: Item, op_name: str) -> Reservation:
     """Take (or finish) the recorded move's steps, then answer."""
-    states = _take(reservation, reservation["ops"][op_name])
-    missing = {n: r for n, r in _refs(reservation).items() if n not in states}
+    states = leases.take(reservation, reservation["ops"][op_name])
+    missing = {n: r for n, r in leases.refs_of(reservation).items() if n not in states}
     return _answer_of(reservation, states | (_read(missing) if missing else {}))
-
-
-def _take(reservation: Item, op: Item) -> dict[str, Item]:
-    states = {}
-    try:
-        for name, step in _op_steps(reservation, op):
-            result: Result = stores().counters.step(step)
-            if result.outcome in (Outcome.APPLIED, Outcome.ALREADY):
-                states[name] = result.counter
-    except (Busy, OSError):
-        Writer.retire()
-        raise
-    return states
 
 
 def _read(refs: dict[str, Ref]) -> dict[str, Item]:
@@ -340,7 +293,7 @@ def _scope_state(counter: Item) -> ScopeState:
 
 def _answer(reservation: Item, key: Item, team: Item | None,
             states: dict[str, Item]) -> Reservation:
-    missing = {n: r for n, r in _refs(reservation).items() if n not in states}
+    missing = {n: r for n, r in leases.refs_of(reservation).items() if n not in states}
     if missing:
         states = states | _read(missing)
     return Reservation(
@@ -360,54 +313,4 @@ def _answer_of(reservation: Item, states: dict[str, Item]) -> Reservation:
                        scopes={n: _scope_state(c) for n, c in states.items()})
 
 
-# --- the schedule: leases that ran out --------------------------------------------------------
-
-def expire_leases(now: datetime, report: Any) -> None:
-    """Charge every reservation whose lease ended unsettled (its amount, as spend), and finish
-    any move whose steps were left half-taken. Leases are read from where the last run
-    stopped (a mark in the table), so a missed run is caught up by the next."""
-    until = to_iso(now)
-    # From the last run's end (a missed run is caught up), and at least LOOKBACK back (a run
-    # again over the same leases changes nothing: each move happens once).
-    after = min(stores().reservations.lease_mark() or until, to_iso(now - LOOKBACK))
-    for shard in range(stores().reservations.shards):
-        start = None
-        while True:
-            items, start = stores().reservations.leases(shard, after, until, start)
-            for item in items:
-                report.leases += 1
-                try:
-                    if _expire(item):
-                        report.charged += 1
-                except Busy as error:
-                    report.errors.append(f"reservation {item['reservation_id']}: {error}")
-            if not start:
-                break
-    if not report.errors:
-        stores().reservations.set_lease_mark(until)
-
-
-def _expire(reservation: Item) -> bool:
-    """True if the lease was charged; moves already recorded are finished either way."""
-    for op_name in ("settle", "release", "correct", "expire", "undo"):
-        if op_name in reservation.get("ops", {}):
-            _take(reservation, reservation["ops"][op_name])
-    if reservation["state"] != HELD:
-        return False
-    refs = _refs(reservation)
-    marks = stores().counters.marks(list(refs.values()))
-    # Held: no undo can have run (a refusal leaves `refused`); either the reserve finished, and
-    # every step applied, or its writer was retired, and the marks are exactly its steps.
-    held = [name for name, ref in refs.items()
-            if int(marks.get(ref, {}).get(reservation["writer"], 0)) >=
-            _reserve_step(reservation, name, ref, 0).seq]
-    amount = int(reservation["amount"])
-    steps = _op(reservation, {"spend": amount, "reserved": -amount, "scopes": held})
-    if not stores().reservations.move(reservation["reservation_id"], HELD, EXPIRED, "expire",
-                                      steps):
-        return False  # settled or released meanwhile
-    _take(reservation | {"ops": {"expire": steps}}, steps)
-    return True
-
-
-__all__ = ["expire_leases", "from_iso", "release", "reserve", "settle"]
+__all__ = ["expire_leases", "release", "reserve", "settle"]

@@ -18,11 +18,12 @@ from teamledger.domain.callers import Actor
 from teamledger.domain.keys import token_for
 from teamledger.domain.limits import MAX_AMOUNT
 from teamledger.domain.policy import Action, authorize
+from teamledger.domain.scopes import scopes_of
 from teamledger.errors import BadRequest, Busy, NotFound
 from teamledger.http.models import BudgetState, SpendTracked, SpendTrackRequest
 from teamledger.store import stores
 from teamledger.store.counters import Outcome, Step, Writer
-from teamledger.store.refs import KeyRef, MemberRef, Ref, TeamRef, UserRef
+from teamledger.store.refs import Ref
 from teamledger.timestamps import utcnow
 
 Item = dict[str, Any]
@@ -30,21 +31,6 @@ SPEND_DECIMALS = 10
 MIN_SPEND = 10.0 ** -SPEND_DECIMALS
 # How long a report's request_id is remembered: longer than any client's retry loop.
 REQUEST_ID_TTL = timedelta(hours=24)
-ORDER = ("key", "user", "team_membership", "team")  # the scopes, in the order steps take them
-
-
-def scopes_of(key: Item) -> dict[str, Ref]:
-    """The budgets a key's spend counts against, by scope name."""
-    user_id, team_id = key.get("user_id"), key.get("team_id")
-    scopes: dict[str, Ref] = {"key": KeyRef(key["token"])}
-    if user_id:
-        scopes["user"] = UserRef(user_id)
-    if user_id and team_id:
-        scopes["team_membership"] = MemberRef(team_id, user_id)
-    if team_id:
-        scopes["team"] = TeamRef(team_id)
-    return scopes
-
 
 def track_spend(actor: Actor, request: SpendTrackRequest) -> SpendTracked:
     authorize(actor.caller, Action.SPEND_TRACK)

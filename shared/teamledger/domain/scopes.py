@@ -1,0 +1,21 @@
+"""The budgets a key's spend counts against (its scopes), by name, in the order steps take
+them."""
+
+from typing import Any
+
+from teamledger.store.refs import KeyRef, MemberRef, Ref, TeamRef, UserRef
+
+ORDER = ("key", "user", "team_membership", "team")
+
+
+def scopes_of(key: dict[str, Any]) -> dict[str, Ref]:
+    """A key's scopes: itself, its user, the user's membership in its team, its team."""
+    user_id, team_id = key.get("user_id"), key.get("team_id")
+    scopes: dict[str, Ref] = {"key": KeyRef(key["token"])}
+    if user_id:
+        scopes["user"] = UserRef(user_id)
+    if user_id and team_id:
+        scopes["team_membership"] = MemberRef(team_id, user_id)
+    if team_id:
+        scopes["team"] = TeamRef(team_id)
+    return scopes
