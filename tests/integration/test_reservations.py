@@ -207,3 +207,35 @@ def test_a_budget_reset_keeps_reservations_in_flight(api, gateway):
     budget_reset.run(now=utcnow() + timedelta(minutes=31))  # before the lease (1 h) ends
     state = _scopes(api, gateway, key)["team"]
     assert (state["spend"], state["reserved"], state["remaining"]) == (0.0, 0.4, 0.6)
+
+
+def test_a_new_budget_and_a_new_period_in_one_update_restart_the_counter(api, gateway, caller):
+    # Given a team that has spent; when one update sets a budget and a new period
+    rid = api.ok(_reserve(api, gateway, caller["key"], amount=0.5))["reservation_id"]
+    api.ok(api.post("/spend/settle", {"reservation_id": rid, "spend": 0.4}, key=gateway))
+    held = api.ok(_reserve(api, gateway, caller["key"], amount=0.25))
+    reply = api.ok(api.post("/team/update", {"team_id": caller["team"]["team_id"],
+                                             "max_budget": 2.0, "budget_duration": "1d"}))
+    # Then spend starts again at 0 under the new budget, and the hold in flight stays
+    assert reply["data"]["spend"] == 0.0 and reply["data"]["max_budget"] == 2.0
+    team = _scopes(api, gateway, caller["key"])["team"]
+    assert (team["spend"], team["reserved"], team["max_budget"], team["remaining"]) == (
+        0.0, 0.25, 2.0, 1.75)
+    assert held["scopes"]["team"]["reserved"] == 0.25
+
+
+def test_a_team_being_deleted_takes_no_more_spend(api, caller):
+    # Given a team with spend on its counter, marked for deletion (as team/delete does first)
+    key = caller["key"]
+    api.ok(api.post("/spend/track", {"token": key["token"], "spend": 1.0}))
+    from teamledger.domain import teams as team_domain
+    from teamledger.domain.callers import Actor, Caller
+
+    admin = Actor(Caller(token="t", user_id="default_user_id", role="proxy_admin",
+                         is_master=True), None)
+    view = team_domain.stores().teams.load(caller["team"]["team_id"])
+    team_domain._mark_deleting(admin, [view.team])
+    # When a report arrives for its key: the key and user count it, the team does not
+    reply = api.ok(api.post("/spend/track", {"token": key["token"], "spend": 0.5}))
+    assert reply["key"]["spend"] == 1.5 and reply["user"]["spend"] == 1.5
+    assert reply["team"] is None and reply["team_membership"] is None

@@ -18,6 +18,7 @@ from teamledger.timestamps import to_iso
 Item = dict[str, Any]
 HELD, SETTLED, RELEASED, EXPIRED, REFUSED = "held", "settled", "released", "expired", "refused"
 LOOKBACK = timedelta(minutes=2)
+NO_MARK = "0000-01-01T00:00:00.000000Z"  # before every lease
 
 
 def refs_of(reservation: Item) -> dict[str, Ref]:
@@ -83,7 +84,8 @@ def expire_leases(now: datetime, report: Any) -> None:
     until = to_iso(now)
     # From the last run's end (a missed run is caught up), and at least LOOKBACK back (a run
     # again over the same leases changes nothing: each move happens once).
-    after = min(stores().reservations.lease_mark() or until, to_iso(now - LOOKBACK))
+    # The first run ever (no mark) reads every lease there is.
+    after = min(stores().reservations.lease_mark() or NO_MARK, to_iso(now - LOOKBACK))
     for shard in range(stores().reservations.shards):
         start = None
         while True:

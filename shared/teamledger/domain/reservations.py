@@ -80,7 +80,7 @@ def reserve(actor: Actor, request: SpendReserveRequest) -> Reservation:
     rid = _reservation_id(key["token"], request.request_id)
     now = utcnow()
     found = stores().reservations.get(rid) if request.request_id else None
-    counters = None
+    counters, mine = None, False
     if found is None:
         counters = stores().counters.read(list(scopes.values()))
         _precheck(scopes, counters, amount)
@@ -89,19 +89,27 @@ def reserve(actor: Actor, request: SpendReserveRequest) -> Reservation:
         expires = to_iso(now + timedelta(seconds=request.ttl_seconds))
         item = {"reservation_id": rid, "state": HELD, "token": key["token"],
                 "team_id": key.get("team_id"), "user_id": key.get("user_id"),
-                "scopes": list(scopes), "amount": amount, "expires_at": expires,
+                # The order its steps take, kept: a retry takes them in the same order, so a
+                # refusal at one scope comes after exactly the steps it must undo.
+                "scopes": _ordered(list(scopes), counters, scopes), "amount": amount,
+                "expires_at": expires,
                 "created_at": to_iso(now), "writer": writer.id, "seq": first, "ops": {},
                 "ttl": int((now + timedelta(seconds=request.ttl_seconds) +
                             KEPT_AFTER_LEASE).timestamp())}
         if request.request_id:
             item["request_id"] = request.request_id
         if stores().reservations.put_new(item):
-            found = item
+            found, mine = item, True
         else:  # the same request_id, concurrently
             counters, found = None, stores().reservations.get(rid)
             if found is None:
                 raise Busy("The reservation is being written; please retry")
     states = _hold(found, counters)
+    if not mine and found["state"] == HELD:
+        # A duplicate of a request still running may have been refused by it meanwhile.
+        again = stores().reservations.get(rid)
+        if again is not None and again["state"] == REFUSED:
+            _hold(again)  # raises its refusal
     return _answer(found, key, team, states)
 
 
@@ -182,7 +190,7 @@ def _hold(reservation: Item, counters: dict[Ref, Item] | None = None) -> dict[st
     taken: list[str] = []
     states: dict[str, Item] = {}
     try:
-        for name in _ordered(list(refs), counters, refs):
+        for name in refs:  # in the reservation's order
             step = leases.reserve_step(reservation, name, refs[name], amount)
             budget = counters.get(refs[name], {}).get("max_budget")
             result = stores().counters.step(step, int(budget) if budget is not None else None)

@@ -24,6 +24,7 @@ from teamledger.http.models import BudgetState, SpendTracked, SpendTrackRequest
 from teamledger.store import stores
 from teamledger.store.counters import Outcome, Step, Writer
 from teamledger.store.refs import Ref
+from teamledger.store.teams import ACTIVE
 from teamledger.timestamps import utcnow
 
 Item = dict[str, Any]
@@ -46,6 +47,11 @@ def track_spend(actor: Actor, request: SpendTrackRequest) -> SpendTracked:
     if key is None:
         raise NotFound("Key not found")
     scopes = scopes_of(key)
+    if key.get("team_id"):  # a team being deleted (or gone) takes no more spend
+        team = stores().teams.gate(key["team_id"])
+        if team is None or team.get("status") != ACTIVE:
+            scopes.pop("team", None)
+            scopes.pop("team_membership", None)
     writer = Writer.current()
     note = {"writer": writer.id, "seq": writer.take(len(scopes)), "spend": money.units(amount),
             "scopes": list(scopes)}

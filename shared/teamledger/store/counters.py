@@ -32,7 +32,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from teamledger import money
-from teamledger.errors import Busy
+from teamledger.errors import Busy, TransactionCancelled
 from teamledger.store import keys, table
 from teamledger.store.client import call, error_code, table_name
 from teamledger.store.marshal import Item, from_item, to_item
@@ -247,13 +247,31 @@ class CounterStore:
         return None
 
     def _create(self, ref: Ref) -> bool:
-        """A counter made on first use, with its entity's budget; False: no such entity."""
-        entity = table.get(keys.of_ref(ref), attributes=("max_budget", "status", "entity"))
-        if entity is None or (isinstance(ref, TeamRef) and entity.get("status") != ACTIVE):
-            return False
-        budget = entity.get("max_budget")
-        table.put_new(new_counter(ref, money.units(budget) if budget is not None else None))
-        return True
+        """A counter made on first use, with its entity's budget, in a transaction that checks
+        the entity is still there (a team: active), so no counter outlives its entity; False:
+        no such entity."""
+        for _ in range(3):
+            entity = table.get(keys.of_ref(ref), attributes=("max_budget", "status", "entity"))
+            if entity is None or (isinstance(ref, TeamRef) and entity.get("status") != ACTIVE):
+                return False
+            budget = entity.get("max_budget")
+            tx = Transaction()
+            if isinstance(ref, TeamRef):
+                tx.check(keys.of_ref(ref), "#status = :active", names={"#status": "status"},
+                         values={":active": ACTIVE})
+            else:
+                tx.check(keys.of_ref(ref), "attribute_exists(PK)")
+            tx.put(new_counter(ref, money.units(budget) if budget is not None else None),
+                   condition="attribute_not_exists(PK)")
+            try:
+                tx.commit()
+                return True
+            except TransactionCancelled as cancelled:
+                if cancelled.failed_at(1):
+                    return True  # made meanwhile by another call
+                if cancelled.failed_at(0):
+                    return False  # deleted meanwhile
+        return True  # conflicts all the way: the next send finds out
 
     def _request(self, step: Step, max_budget: int | None) -> dict[str, Any]:
         names = {"#w": "w", "#me": step.writer, "#s": "spend", "#r": "reserved", "#u": "used"}
@@ -298,37 +316,66 @@ class CounterStore:
 # A counter is made on first use (CounterStore._create) or by the first budget set here, so
 # creating an entity writes no counter.
 
+KEEP = object()  # rewrite(): leave the budget as it is
+
+
+def rewrite(tx: Transaction, ref: Ref, *, budget: Any = KEEP, restart: bool = False) -> float:
+    """What an admin change does to a counter, as one write of its transaction (DynamoDB
+    refuses two writes of one item in a transaction):
+    - `budget`: the entity's new budget (USD, None: none), copied (an upsert: the counter is
+      made here if it is not yet);
+    - `restart`: a new budget period: spend back to 0, on condition that it is still what is
+      read here; what is reserved stays reserved.
+    Returns the spend that ended (USD; 0 without `restart`)."""
+    ended = 0
+    if restart:
+        counter = table.get(keys.counter(ref), attributes=("spend",))
+        ended = int(counter.get("spend", 0)) if counter else 0
+    names = {"#s": "spend", "#u": "used"}
+    values: Item = {":zero": 0}
+    sets: list[str] = []
+    adds = ["#u :minus"] if ended else ["#u :zero"]
+    removes: list[str] = []
+    condition = None
+    if ended:
+        sets.append("#s = :zero")
+        values |= {":minus": -ended, ":spend": ended}
+        condition = "#s = :spend"
+    if budget is not KEEP:
+        item = new_counter(ref, None)
+        names |= {"#w": "w", "#r": "reserved", "#max": "max_budget"}
+        values[":empty"] = {}
+        sets.append("#w = if_not_exists(#w, :empty)")
+        for n, field_name in enumerate(("entity", "scope", "team_id", "user_id", "token")):
+            if field_name in item:
+                names[f"#i{n}"] = field_name
+                values[f":i{n}"] = item[field_name]
+                sets.append(f"#i{n} = :i{n}")
+        if budget is None:
+            removes.append("#max")
+        else:
+            sets.append("#max = :max")
+            values[":max"] = money.units(budget)
+        adds.append("#r :zero")
+        if not ended:
+            adds.append("#s :zero")
+    elif not ended:
+        return 0.0  # nothing to write
+    expression = " ".join(part for part in (
+        "SET " + ", ".join(sets) if sets else "", "ADD " + ", ".join(adds),
+        "REMOVE " + ", ".join(removes) if removes else "") if part)
+    tx.update_raw(keys.counter(ref), expression, condition=condition, names=names, values=values)
+    return money.usd(ended)
+
+
 def set_budget(tx: Transaction, ref: Ref, max_budget: float | None) -> None:
     """The entity's new budget, copied onto its counter (made here if it is not yet)."""
-    item = new_counter(ref, None)
-    names = {"#w": "w", "#s": "spend", "#r": "reserved", "#u": "used", "#max": "max_budget"}
-    values: Item = {":empty": {}, ":zero": 0}
-    sets = ["#w = if_not_exists(#w, :empty)"]
-    for n, field_name in enumerate(("entity", "scope", "team_id", "user_id", "token")):
-        if field_name in item:
-            names[f"#i{n}"] = field_name
-            values[f":i{n}"] = item[field_name]
-            sets.append(f"#i{n} = :i{n}")
-    expression = "SET " + ", ".join(sets)
-    if max_budget is not None:
-        expression = expression.replace("SET ", "SET #max = :max, ", 1)
-        values[":max"] = money.units(max_budget)
-    expression += " ADD #s :zero, #r :zero, #u :zero"
-    if max_budget is None:
-        expression += " REMOVE #max"
-    tx.update_raw(keys.counter(ref), expression, names=names, values=values)
+    rewrite(tx, ref, budget=max_budget)
 
 
 def restart(tx: Transaction, ref: Ref) -> float:
-    """Spend back to 0 (a budget period ends), on condition that it is still what is read
-    here; what is reserved stays reserved. Returns the spend that ended (USD)."""
-    counter = table.get(keys.counter(ref), attributes=("spend",))
-    spend = int(counter.get("spend", 0)) if counter else 0
-    if spend:
-        tx.update_raw(keys.counter(ref), "SET #s = :zero ADD #u :minus",
-                      condition="#s = :spend", names={"#s": "spend", "#u": "used"},
-                      values={":zero": 0, ":minus": -spend, ":spend": spend})
-    return money.usd(spend)
+    """Spend back to 0 (a budget period ends); returns the spend that ended (USD)."""
+    return rewrite(tx, ref, restart=True)
 
 
 def delete(tx: Transaction, ref: Ref) -> None:
@@ -362,5 +409,5 @@ def _pause(send: int) -> None:
     time.sleep(random.uniform(0, min(0.2, 0.01 * 2 ** send)))
 
 
-__all__ = ["CounterStore", "KeyRef", "Outcome", "Result", "Step", "Writer", "delete",
-           "new_counter", "restart", "set_budget"]
+__all__ = ["KEEP", "CounterStore", "KeyRef", "Outcome", "Result", "Step", "Writer", "delete",
+           "new_counter", "restart", "rewrite", "set_budget"]

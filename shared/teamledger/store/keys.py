@@ -11,6 +11,7 @@ Key = dict[str, str]
 Attributes = dict[str, Any]
 
 TEAM_SK = "TEAM"
+ROSTER_SK = "ROSTER"
 USER_SK = "USER"
 KEY_SK = "KEY"
 MEMBER_PREFIX = "MEMBER#"
@@ -28,6 +29,12 @@ def key(pk: str, sk: str) -> Key:
 
 def team(team_id: str) -> Key:
     return key(f"TEAM#{team_id}", TEAM_SK)
+
+
+def roster(team_id: str) -> Key:
+    """The team's roster: a copy of its first members for the list pages, in an item of its
+    own (no index holds it), so the team item stays small."""
+    return key(f"TEAM#{team_id}", ROSTER_SK)
 
 
 def team_partition(team_id: str) -> str:

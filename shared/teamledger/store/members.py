@@ -32,10 +32,9 @@ class MemberStore:
             "version": member.get("version", 0) + 1}
         key = keys.member(member["team_id"], member["user_id"])
         ref = MemberRef(member["team_id"], member["user_id"])
-        if "spend" in changes:  # a new budget period: the counter restarts
-            counters.restart(tx, ref)
-        if "max_budget" in changes:
-            counters.set_budget(tx, ref, changes["max_budget"])
+        if "spend" in changes or "max_budget" in changes:  # a new period restarts the counter
+            counters.rewrite(tx, ref, budget=changes.get("max_budget", counters.KEEP),
+                             restart="spend" in changes)
         if "budget_reset_at" in changes:
             written |= {"GSI4PK": None, "GSI4SK": None} | keys.reset_index(
                 key, changes["budget_reset_at"])

@@ -3,8 +3,9 @@ budget with a reset time, sharded over RESET#0..15 and sorted by that time, so e
 one Query `SK <= now` in pages; items come whole (projection ALL), one read per item due.
 
 A reset is conditional on `budget_reset_at` as read: a concurrent run, or a retry, that already
-reset this boundary fails the condition. Spend is not part of the condition: an amount that
-lands while the boundary is reset belongs to the period that ended.
+reset this boundary fails the condition. The counter's spend is part of it too (the reset takes
+the ended spend out of `used`): a call that lands meanwhile fails the transaction, which the
+reset then tries again from the read.
 """
 
 from teamledger.store import counters, keys, table

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from teamledger import money
 from teamledger.store import counters, keys, table
 from teamledger.store.marshal import Item
-from teamledger.store.teams import ACTIVE, TeamView, roster_view
+from teamledger.store.teams import TeamView, roster_view, with_rosters
 
 ORDERS = tuple(keys.TEAM_ORDERS)
 FILTER_CHUNK = 100  # items a filtered Query evaluates per request
@@ -96,13 +96,17 @@ class TeamOrderStore:
         if sort_by == "spend":
             views, along = self._by_spend(descending, match, after, wanted, shards)
         else:
-            views = list(self._ordered(sort_by, descending, match, after, wanted))
-            along = counters.CounterStore().fill_along([v.team for v in views], shards)
+            items = list(self._ordered(sort_by, descending, match, after, wanted))
+            along = counters.CounterStore().fill_along(
+                items, [keys.roster(i["team_id"]) for i in items] + shards)
+            rosters = {i["team_id"]: i.get("roster") or {} for i in along
+                       if i.get("entity") == "roster"}
+            views = [roster_view(i | {"roster": rosters.get(i["team_id"], {})}) for i in items]
         return views, int(sum(s.get("team_count", 0) for s in along if s.get("SK", "")
                               .startswith("SHARD#")))
 
     def _ordered(self, sort_by: str, descending: bool, match: TeamMatch,
-                 after: tuple[str, str] | None, wanted: int) -> Iterator[TeamView]:
+                 after: tuple[str, str] | None, wanted: int) -> Iterator[Item]:
         index = keys.TEAM_ORDERS[sort_by]
         start_key: Item | None = None
         if after is not None:
@@ -116,7 +120,7 @@ class TeamOrderStore:
             items, start_key = query.page(limit, start_key)
             for item in items[:wanted - given]:
                 given += 1
-                yield roster_view(item)
+                yield keys.without_keys(item)
             if not start_key:
                 return
 
@@ -139,13 +143,14 @@ class TeamOrderStore:
                 break
             cursor = page[-1]["GSI6SK"]
             read = counters.CounterStore().read_with_spend(
-                [keys.team(e["team_id"]) for e in page], along=along)
+                [keys.team(e["team_id"]) for e in page],
+                along=along + [keys.roster(e["team_id"]) for e in page])
             along = []  # read once, with the first page of teams
-            read_along += [i for i in read if i.get("entity") != "team"]
-            found = {i["team_id"]: i for i in read if i.get("entity") == "team"}
+            read_along += [i for i in read if i.get("entity") not in ("team", "roster")]
+            found = with_rosters(read)
             for entry in page:
                 team = found.get(entry["team_id"])
-                if team is None or team.get("status") != ACTIVE or not match.test(team):
+                if team is None or not match.test(team):
                     continue
                 # The place the page came from (the cursor's), not the counter read later.
                 views.append(roster_view(team | {"spend_order": entry["GSI6SK"]}))

@@ -1,5 +1,12 @@
-"""TeamStore: the team item, its roster (a bounded copy of its members for the list routes),
-the team counter, and the conditions that keep a deleted team from taking new writes."""
+"""TeamStore: the team item, its roster (a bounded copy of its members for the list routes, in
+an item of its own beside the team item), the team counter, and the conditions that keep a
+deleted team from taking new writes.
+
+The roster is not on the team item: a 500-member roster is about 40 KB, and the team item is
+in three ALL-projection indexes and is read on every call of a team's keys (its gate). On its
+own item, a member change rewrites the roster in the table only, and the team item stays about
+1 KB. Reads that show members get the roster item beside the team item (the team partition's
+Query, or the same BatchGetItem)."""
 
 import random
 from dataclasses import dataclass, field
@@ -43,10 +50,12 @@ class TeamStore:
 
     def load(self, team_id: str, *, include_deleting: bool = False) -> TeamView | None:
         """Team + members + memberships in one (paged) consistent Query of its partition."""
-        team, members, spend = None, [], {}
+        team, members, spend, roster = None, [], {}, {}  # type: ignore[var-annotated]
         for item in table.Query(keys.team_partition(team_id), consistent=True).all():
             if item.get("entity") == "team":
                 team = keys.without_keys(item)
+            elif item.get("entity") == "roster":
+                roster = item.get("roster") or {}
             elif item.get("entity") == "member":
                 members.append(keys.without_keys(item))
             elif item.get("entity") == "counter":  # the members' counters share the partition
@@ -55,6 +64,7 @@ class TeamStore:
             return None
         for member in members:
             member["spend"] = spend.get(member["user_id"], 0.0)
+        team["roster"] = roster
         counters.CounterStore().fill([team])
         return TeamView(team, members)
 
@@ -62,8 +72,9 @@ class TeamStore:
         """Active teams among `team_ids`, in that order, with the members of their roster:
         one BatchGetItem per 100 teams, not a Query per team."""
         ids = list(dict.fromkeys(team_ids))
-        found = {i["team_id"]: i for i in counters.CounterStore().read_with_spend(
-            [keys.team(t) for t in ids]) if i.get("status") == ACTIVE}
+        read = counters.CounterStore().read_with_spend([keys.team(t) for t in ids],
+                                                       along=[keys.roster(t) for t in ids])
+        found = with_rosters(read)
         return [roster_view(found[t]) for t in ids if t in found]
 
     def total(self) -> int:
@@ -84,11 +95,13 @@ class TeamStore:
         roster (their member items are MemberStore's)."""
         key = keys.team(team["team_id"])
         item = key | keys.team_index(team) | keys.reset_index(key, team.get("budget_reset_at")) | {
-            "entity": "team", "status": ACTIVE, "version": 1,
-            "roster": {m["user_id"]: _roster_entry(m) for m in members[:ROSTER_LIMIT]}} | {
-            k: v for k, v in team.items() if k != "spend"}
+            "entity": "team", "status": ACTIVE, "version": 1} | {
+            k: v for k, v in team.items() if k not in ("spend", "roster")}
         tx.put({k: v for k, v in item.items() if v is not None},
                condition="attribute_not_exists(PK)", refusal=refusal)
+        tx.put(keys.roster(team["team_id"]) | {
+            "entity": "roster", "team_id": team["team_id"],
+            "roster": {m["user_id"]: _roster_entry(m) for m in members[:ROSTER_LIMIT]}})
         self.count(tx, +1)
         tx.put(keys.spend_order_item(team["team_id"]) | keys.spend_index(team["team_id"], 0) |
                {"entity": "spend_order", "team_id": team["team_id"], "spend": 0})
@@ -130,10 +143,9 @@ class TeamStore:
                 values[f":m{n}"] = value
         if field:
             names["#field"] = field
-        tx.update_raw(keys.team(team_id), f"{verb} {', '.join(paths)}",
-                      condition=_ACTIVE_CONDITION["condition"],
-                      names=names | _ACTIVE_CONDITION["names"],
-                      values=values | _ACTIVE_CONDITION["values"], refusal=refusal)
+        self.check_active(tx, team_id, refusal)
+        tx.update_raw(keys.roster(team_id), f"{verb} {', '.join(paths)}",
+                      condition="attribute_exists(PK)", names=names, values=values or None)
 
     def update(self, tx: Transaction, team: Item, changes: Item) -> Item:
         """Write `changes` on condition that the team is active and still the version read;
@@ -143,10 +155,9 @@ class TeamStore:
         ref = TeamRef(team["team_id"])
         if "team_alias" in changes:
             written |= keys.alias_index(team["team_id"], new.get("team_alias"))
-        if "spend" in changes:  # a new budget period: the counter restarts
-            counters.restart(tx, ref)
-        if "max_budget" in changes:
-            counters.set_budget(tx, ref, changes["max_budget"])
+        if "spend" in changes or "max_budget" in changes:  # a new period restarts the counter
+            counters.rewrite(tx, ref, budget=changes.get("max_budget", counters.KEEP),
+                             restart="spend" in changes)
         if "budget_reset_at" in changes:
             written |= {"GSI4PK": None, "GSI4SK": None} | keys.reset_index(
                 keys.team(team["team_id"]), new.get("budget_reset_at"))
@@ -164,6 +175,7 @@ class TeamStore:
 
     def delete_deleting(self, tx: Transaction, team_id: str) -> None:
         counters.delete(tx, TeamRef(team_id))
+        tx.delete(keys.roster(team_id))
         tx.delete(keys.spend_order_item(team_id))
         tx.delete(keys.team(team_id), condition="#status = :deleting",
                   names={"#status": "status"}, values={":deleting": DELETING})
@@ -176,6 +188,13 @@ class TeamStore:
 def _roster_entry(member: Item) -> Item:
     return {"user_email": member.get("user_email"), "role": member["role"],
             "order": f"{member.get('joined_at', '')}#{member.get('join_order', 0):06d}"}
+
+
+def with_rosters(items: list[Item]) -> dict[str, Item]:
+    """Active team items by id, each with the roster of its roster item (read beside it)."""
+    rosters = {i["team_id"]: i.get("roster") or {} for i in items if i.get("entity") == "roster"}
+    return {i["team_id"]: i | {"roster": rosters.get(i["team_id"], {})} for i in items
+            if i.get("entity") == "team" and i.get("status") == ACTIVE}
 
 
 def roster_view(item: Item) -> TeamView:
