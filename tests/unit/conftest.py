@@ -6,6 +6,9 @@ import pytest
 from teamledger import store, timestamps
 from teamledger.config import settings
 from teamledger.domain.callers import Actor, Caller
+from teamledger.money import units
+from teamledger.store.counters import Outcome, Step, Writer
+from teamledger.store.refs import Ref
 
 from tests.unit.fakes import FakeStores
 
@@ -55,3 +58,11 @@ def actor(user_id: str | None = "default_user_id", role: str | None = "proxy_adm
 
 ADMIN = actor()
 VIEWER = actor("viewer", "proxy_admin_viewer")
+
+
+def charge(fake: FakeStores, ref: Ref, usd: float) -> None:
+    """`usd` more spend on the entity's counter: one step of this thread's writer, as a call
+    would take it (the counter made on first use)."""
+    writer = Writer.current()
+    result = fake.counters.step(Step(ref, writer.id, writer.take(1), spend=units(usd)))
+    assert result.outcome is Outcome.APPLIED, result

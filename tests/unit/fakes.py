@@ -5,20 +5,35 @@ condition first and then applies all of its writes or none; a failed condition c
 the error its write named (its refusal) or a TransactionCancelled the domain's retry loop takes
 as a lost race. Reads hand out copies, as a real read would: changing one changes nothing
 stored. `FakeTransaction.before_commit` lets a test play a concurrent writer that lands between
-a request's reads and its commit.
+a request's reads and its commit. A transaction that names one item twice is refused whole, as
+DynamoDB refuses it (a ValidationException).
+
+Spend lives on counters (`Data.counters`, one per budget scope, in money units), never on the
+entity items: the fakes drop `spend` from what they store and fill it in (USD) on the reads that
+the real stores fill it on. A counter moves by `FakeCounters.step`, one step applied at most
+once (the writer's mark), outside any transaction, as CounterStore.step; the admin writes of a
+counter (a budget copied, spend restarted, the counter deleted) are writes of the entity's
+transaction, as the store module's `set_budget`, `restart` and `delete`. `FakeStores.before_step`
+lets a test play what lands before a request's next step (a concurrent call, a lost answer).
 
 What they do not model: capacity, throttling, item sizes, index projections, paging, and the
-exact order of a Query beyond what a test relies on (members by user id, as their sort keys).
+exact order of a Query beyond what a test relies on (members by user id, as their sort keys);
+nor a counter's resends after a busy answer, nor the pruning of old marks.
 """
 
 import copy
-from collections.abc import Callable, Iterable, Iterator
+import threading
+from collections.abc import Callable, Hashable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
+from zlib import crc32
 
+from botocore.exceptions import ClientError
+from teamledger import money
 from teamledger.errors import ServiceError, TransactionCancelled
-from teamledger.store.keys import ref_of
-from teamledger.store.refs import MemberRef, Ref, TeamRef, UserRef
+from teamledger.store.counters import Outcome, Result, Step, new_counter
+from teamledger.store.keys import LEASE_SHARDS, lease_index, ref_of, spend_order
+from teamledger.store.refs import KeyRef, MemberRef, Ref, TeamRef, UserRef
 from teamledger.store.team_orders import TeamMatch, sort_key
 from teamledger.store.teams import ACTIVE, DELETING, ROSTER_LIMIT, TeamView
 
@@ -33,11 +48,18 @@ class Data:
     members: dict[tuple[str, str], Item] = field(default_factory=dict)
     users: dict[str, Item] = field(default_factory=dict)
     keys: dict[str, Item] = field(default_factory=dict)
+    counters: dict[Ref, Item] = field(default_factory=dict)  # units; marks in `w`
+    reservations: dict[str, Item] = field(default_factory=dict)
+    leases: dict[str, tuple[int, str]] = field(default_factory=dict)  # id -> (shard, sort key)
+    lease_mark: str | None = None
+    spend_order: dict[str, int] = field(default_factory=dict)  # team id -> spend placed (units)
     audit: list[Item] = field(default_factory=list)
     published: set[str] = field(default_factory=set)
-    counted: set[tuple[str, str]] = field(default_factory=set)  # spend reports' request ids
+    notes: dict[tuple[str, str], Item] = field(default_factory=dict)  # spend reports' notes
     team_count: int = 0
     commits: int = 0
+    # One write at a time, as DynamoDB applies them (the budget reset runs shards in threads).
+    lock: threading.RLock = field(default_factory=threading.RLock, repr=False, compare=False)
 
     def get(self, ref: Ref) -> Item | None:
         if isinstance(ref, TeamRef):
@@ -47,6 +69,14 @@ class Data:
         if isinstance(ref, UserRef):
             return self.users.get(ref.user_id)
         return self.keys.get(ref.token)
+
+    def spend(self, ref: Ref) -> float:
+        """The spend on the entity's counter (USD); 0 without one."""
+        return money.usd((self.counters.get(ref) or {}).get("spend"))
+
+    def reserved(self, ref: Ref) -> float:
+        """What is held on the entity's counter (USD); 0 without one."""
+        return money.usd((self.counters.get(ref) or {}).get("reserved"))
 
     def records(self, object_id: str | None = None) -> list[Item]:
         return [r for r in self.audit if object_id is None or r["object_id"] == object_id]
@@ -64,11 +94,17 @@ def _present(values: Item) -> Item:
     return {k: v for k, v in values.items() if v is not None}
 
 
+def _stored(values: Item) -> Item:
+    """What an entity store writes of an item: its present fields, never `spend`."""
+    return {k: v for k, v in _present(copy.deepcopy(values)).items() if k != "spend"}
+
+
 @dataclass
 class _Write:
     holds: Callable[[], bool]
     apply: Callable[[], None]
     refusal: ServiceError | None
+    item: Hashable | None  # which item it writes (None: one of its own, such as a record)
 
 
 class FakeTransaction:
@@ -81,28 +117,176 @@ class FakeTransaction:
         return len(self.writes)
 
     def write(self, holds: Callable[[], bool], apply: Callable[[], None],
-              refusal: ServiceError | None = None) -> None:
-        self.writes.append(_Write(holds, apply, refusal))
+              refusal: ServiceError | None = None, item: Hashable | None = None) -> None:
+        self.writes.append(_Write(holds, apply, refusal, item))
 
     def commit(self) -> None:
         if not self.writes:
             return
+        named = [w.item for w in self.writes if w.item is not None]
+        if len(named) != len(set(named)):  # DynamoDB refuses the request itself
+            raise ClientError({"Error": {
+                "Code": "ValidationException",
+                "Message": "Transaction request cannot include multiple operations on one item"}},
+                "TransactWriteItems")
         hooks = list(self._before_commit)  # a hook may queue one for the next commit
         self._before_commit.clear()
         for hook in hooks:
             hook()  # a concurrent writer gets there first
-        held = [w.holds() for w in self.writes]
-        if not all(held):
-            refused = next((w.refusal for w, ok in zip(self.writes, held, strict=True)
-                            if not ok and w.refusal is not None), None)
-            if refused is not None:
-                raise refused
-            raise TransactionCancelled(["None" if ok else "ConditionalCheckFailed"
-                                        for ok in held])
-        for w in self.writes:
-            w.apply()
-        self.data.commits += 1
+        with self.data.lock:
+            held = [w.holds() for w in self.writes]
+            if not all(held):
+                refused = next((w.refusal for w, ok in zip(self.writes, held, strict=True)
+                                if not ok and w.refusal is not None), None)
+                if refused is not None:
+                    raise refused
+                raise TransactionCancelled(["None" if ok else "ConditionalCheckFailed"
+                                            for ok in held])
+            for w in self.writes:
+                w.apply()
+            self.data.commits += 1
 
+
+# --- counters ------------------------------------------------------------------------------
+
+def _new_counter(ref: Ref, max_budget: int | None) -> Item:
+    return {k: v for k, v in new_counter(ref, max_budget).items() if k not in ("PK", "SK")}
+
+
+def _public(counter: Item) -> Item:
+    """A counter as CounterStore reads hand it out: a copy, without its marks."""
+    return {k: copy.deepcopy(v) for k, v in counter.items() if k != "w"}
+
+
+def set_budget(data: Data, tx: FakeTransaction, ref: Ref, max_budget: float | None) -> None:
+    """counters.set_budget: the entity's new budget copied onto its counter (made if need be),
+    in the entity's transaction."""
+    def apply() -> None:
+        counter = data.counters.setdefault(ref, _new_counter(ref, None))
+        if max_budget is None:
+            counter.pop("max_budget", None)
+        else:
+            counter["max_budget"] = money.units(max_budget)
+    tx.write(lambda: True, apply, item=("counter", ref))
+
+
+def restart(data: Data, tx: FakeTransaction, ref: Ref) -> float:
+    """counters.restart: spend back to 0 on condition that it is still what is read now (what
+    is reserved stays); returns the spend that ended (USD)."""
+    counter = data.counters.get(ref)
+    spend = int(counter.get("spend", 0)) if counter else 0
+    if spend:
+        def holds() -> bool:
+            now = data.counters.get(ref)
+            return now is not None and int(now.get("spend", 0)) == spend
+
+        def apply() -> None:
+            now = data.counters[ref]
+            now["spend"] = 0
+            now["used"] = int(now.get("used", 0)) - spend
+        tx.write(holds, apply, item=("counter", ref))
+    return money.usd(spend)
+
+
+_KEEP = object()
+
+
+def rewrite(data: Data, tx: FakeTransaction, ref: Ref, *, budget: Any = _KEEP,
+            restart_period: bool = False) -> float:
+    """counters.rewrite: a new budget and/or a new period as ONE write of the counter (the
+    real store sends one update; two writes of one item in a transaction are refused)."""
+    if budget is _KEEP:
+        return restart(data, tx, ref) if restart_period else 0.0
+    counter = data.counters.get(ref)
+    spend = int(counter.get("spend", 0)) if counter and restart_period else 0
+
+    def holds() -> bool:
+        now = data.counters.get(ref)
+        return not spend or (now is not None and int(now.get("spend", 0)) == spend)
+
+    def apply() -> None:
+        now = data.counters.setdefault(ref, _new_counter(ref, None))
+        if budget is None:
+            now.pop("max_budget", None)
+        else:
+            now["max_budget"] = money.units(budget)
+        if spend:
+            now["spend"] = 0
+            now["used"] = int(now.get("used", 0)) - spend
+    tx.write(holds, apply, item=("counter", ref))
+    return money.usd(spend)
+
+
+def delete_counter(data: Data, tx: FakeTransaction, ref: Ref) -> None:
+    """counters.delete: the counter goes with its entity (no condition: it may not exist)."""
+    tx.write(lambda: True, lambda: data.counters.pop(ref, None), item=("counter", ref))
+
+
+class FakeCounters:
+    """CounterStore: each step applied at most once, decided by its writer's mark on the
+    counter; a `limit` step refused if `used` would pass `max_budget`; a counter made on first
+    use from its entity's budget (no entity, or a team not active: GONE)."""
+
+    def __init__(self, data: Data, before_step: list[Callable[[Step], None]] | None = None):
+        self.data = data
+        self.before_step = before_step if before_step is not None else []
+
+    def read(self, refs: Iterable[Ref]) -> dict[Ref, Item]:
+        found = {ref: self.data.counters.get(ref) for ref in dict.fromkeys(refs)}
+        return {ref: _public(c) for ref, c in found.items() if c is not None}
+
+    def fill(self, items: list[Item]) -> list[Item]:
+        """Each entity's `spend` (USD) from its counter, in place (no counter yet: 0)."""
+        for item in items:
+            ref = ref_of(item)
+            if ref is not None:
+                item["spend"] = self.data.spend(ref)
+        return items
+
+    def marks(self, refs: Iterable[Ref]) -> dict[Ref, dict[str, int]]:
+        found = {ref: self.data.counters.get(ref) for ref in dict.fromkeys(refs)}
+        return {ref: {w: int(s) for w, s in c["w"].items()}
+                for ref, c in found.items() if c is not None}
+
+    def step(self, step: Step, max_budget: int | None = None) -> Result:
+        """As CounterStore.step. `max_budget` is what the caller read; as in the real store it
+        only shapes the first request, and the budget that decides is the counter's own."""
+        hooks = list(self.before_step)  # a hook may queue one for the next step
+        self.before_step.clear()
+        for hook in hooks:
+            hook(step)  # what lands first: a concurrent call, or this step with a lost answer
+        with self.data.lock:
+            return self._step(step)
+
+    def _step(self, step: Step) -> Result:
+        counter = self.data.counters.get(step.ref)
+        if counter is None:
+            if not self._create(step.ref):
+                return Result(Outcome.GONE)
+            counter = self.data.counters[step.ref]
+        if int(counter["w"].get(step.writer, 0)) >= step.seq:
+            return Result(Outcome.ALREADY, _public(counter))
+        budget = counter.get("max_budget")
+        if step.limit and budget is not None and \
+                int(counter["used"]) + step.reserved + step.spend > int(budget):
+            return Result(Outcome.REFUSED, _public(counter))
+        counter["w"][step.writer] = step.seq
+        counter["spend"] = int(counter["spend"]) + step.spend
+        counter["reserved"] = int(counter["reserved"]) + step.reserved
+        counter["used"] = int(counter["used"]) + step.spend + step.reserved
+        return Result(Outcome.APPLIED, _public(counter))
+
+    def _create(self, ref: Ref) -> bool:
+        entity = self.data.get(ref)
+        if entity is None or (isinstance(ref, TeamRef) and entity.get("status") != ACTIVE):
+            return False
+        budget = entity.get("max_budget")
+        self.data.counters[ref] = _new_counter(
+            ref, money.units(budget) if budget is not None else None)
+        return True
+
+
+# --- entities ------------------------------------------------------------------------------
 
 class FakeTeams:
     def __init__(self, data: Data):
@@ -114,18 +298,22 @@ class FakeTeams:
             return None
         members = [copy.deepcopy(m) for (t, _), m in sorted(self.data.members.items())
                    if t == team_id]
-        return TeamView(copy.deepcopy(team), members)
+        counters = FakeCounters(self.data)
+        return TeamView(counters.fill([copy.deepcopy(team)])[0], counters.fill(members))
 
     def listed(self, team_ids: list[str]) -> list[TeamView]:
         found = [self.data.teams.get(t) for t in dict.fromkeys(team_ids)]
-        return [roster_view(t) for t in found if t is not None and t["status"] == ACTIVE]
+        return [roster_view(FakeCounters(self.data).fill([copy.deepcopy(t)])[0])
+                for t in found if t is not None and t["status"] == ACTIVE]
 
     def total(self) -> int:
         return self.data.team_count
 
-    def gate(self, team_id: str) -> Item | None:
+    def gate(self, team_id: str, more: tuple[str, ...] = ()) -> Item | None:
         team = self.data.teams.get(team_id)
-        return {"status": team["status"], "blocked": team.get("blocked")} if team else None
+        if team is None:
+            return None
+        return {k: copy.deepcopy(team[k]) for k in ("blocked", "status", *more) if k in team}
 
     def put_new(self, tx: FakeTransaction, team: Item, members: list[Item],
                 refusal: ServiceError) -> None:
@@ -133,9 +321,12 @@ class FakeTeams:
             self.data.teams[team["team_id"]] = {
                 "entity": "team", "status": ACTIVE, "version": 1,
                 "roster": {m["user_id"]: _roster_entry(m) for m in members[:ROSTER_LIMIT]},
-            } | _present(copy.deepcopy(team))
-        tx.write(lambda: team["team_id"] not in self.data.teams, apply, refusal)
+            } | _stored(team)
+        tx.write(lambda: team["team_id"] not in self.data.teams, apply, refusal,
+                 TeamRef(team["team_id"]))
         self.count(tx, +1)
+        tx.write(lambda: True, lambda: self.data.spend_order.__setitem__(team["team_id"], 0),
+                 item=("spend_order", team["team_id"]))
 
     def _active(self, team_id: str) -> bool:
         team = self.data.teams.get(team_id)
@@ -143,28 +334,34 @@ class FakeTeams:
 
     def check_active(self, tx: FakeTransaction, team_id: str,
                      refusal: ServiceError | None = None) -> None:
-        tx.write(lambda: self._active(team_id), lambda: None, refusal)
+        tx.write(lambda: self._active(team_id), lambda: None, refusal, TeamRef(team_id))
 
     def add_to_roster(self, tx: FakeTransaction, team: Item, members: list[Item],
                       refusal: ServiceError | None = None) -> None:
         room = max(0, ROSTER_LIMIT - len(team.get("roster") or {}))
         entries = {m["user_id"]: _roster_entry(m) for m in members[:room]}
         tx.write(lambda: self._active(team["team_id"]),
-                 lambda: self.data.teams[team["team_id"]]["roster"].update(entries), refusal)
+                 lambda: self.data.teams[team["team_id"]]["roster"].update(entries), refusal,
+                 TeamRef(team["team_id"]))
 
     def remove_from_roster(self, tx: FakeTransaction, team_id: str, user_id: str) -> None:
         tx.write(lambda: self._active(team_id),
-                 lambda: self.data.teams[team_id]["roster"].pop(user_id, None))
+                 lambda: self.data.teams[team_id]["roster"].pop(user_id, None),
+                 item=TeamRef(team_id))
 
     def set_roster_role(self, tx: FakeTransaction, team: Item, user_id: str, role: str) -> None:
         def apply() -> None:
             entry = self.data.teams[team["team_id"]]["roster"].get(user_id)
             if entry is not None:
                 entry["role"] = role
-        tx.write(lambda: self._active(team["team_id"]), apply)
+        tx.write(lambda: self._active(team["team_id"]), apply, item=TeamRef(team["team_id"]))
 
     def update(self, tx: FakeTransaction, team: Item, changes: Item) -> Item:
         team_id = team["team_id"]
+        ref = TeamRef(team_id)
+        if "spend" in changes or "max_budget" in changes:  # one write, as the real store
+            rewrite(self.data, tx, ref, budget=changes.get("max_budget", _KEEP),
+                    restart_period="spend" in changes)
 
         def holds() -> bool:
             stored = self.data.teams.get(team_id)
@@ -173,18 +370,22 @@ class FakeTeams:
 
         def apply() -> None:
             stored = self.data.teams[team_id]
-            _set(stored, copy.deepcopy(changes))
+            _set(stored, {k: v for k, v in copy.deepcopy(changes).items() if k != "spend"})
             stored["version"] += 1
-        tx.write(holds, apply)
+        tx.write(holds, apply, item=ref)
         return _present(team | changes | {"version": team["version"] + 1})
 
     def mark_deleting(self, tx: FakeTransaction, team: Item, now: str) -> None:
         tx.write(lambda: self._active(team["team_id"]),
-                 lambda: self.data.teams[team["team_id"]].update(status=DELETING, updated_at=now))
+                 lambda: self.data.teams[team["team_id"]].update(status=DELETING, updated_at=now),
+                 item=TeamRef(team["team_id"]))
 
     def delete_deleting(self, tx: FakeTransaction, team_id: str) -> None:
+        delete_counter(self.data, tx, TeamRef(team_id))
+        tx.write(lambda: True, lambda: self.data.spend_order.pop(team_id, None),
+                 item=("spend_order", team_id))
         tx.write(lambda: (self.data.teams.get(team_id) or {}).get("status") == DELETING,
-                 lambda: self.data.teams.pop(team_id))
+                 lambda: self.data.teams.pop(team_id), item=TeamRef(team_id))
 
     def count(self, tx: FakeTransaction, delta: int) -> None:
         def apply() -> None:
@@ -210,11 +411,15 @@ class FakeMembers:
     def put_new(self, tx: FakeTransaction, member: Item, refusal: ServiceError) -> None:
         at = (member["team_id"], member["user_id"])
         tx.write(lambda: at not in self.data.members,
-                 lambda: self.data.members.__setitem__(at, _present(copy.deepcopy(member)) | {
-                     "entity": "member", "version": 1}), refusal)
+                 lambda: self.data.members.__setitem__(at, _stored(member) | {
+                     "entity": "member", "version": 1}), refusal, MemberRef(*at))
 
     def update(self, tx: FakeTransaction, member: Item, changes: Item) -> Item:
         at = (member["team_id"], member["user_id"])
+        ref = MemberRef(*at)
+        if "spend" in changes or "max_budget" in changes:  # one write, as the real store
+            rewrite(self.data, tx, ref, budget=changes.get("max_budget", _KEEP),
+                    restart_period="spend" in changes)
 
         def holds() -> bool:
             stored = self.data.members.get(at)
@@ -222,14 +427,16 @@ class FakeMembers:
 
         def apply() -> None:
             stored = self.data.members[at]
-            _set(stored, copy.deepcopy(changes))
+            _set(stored, {k: v for k, v in copy.deepcopy(changes).items() if k != "spend"})
             stored["version"] = member.get("version", 0) + 1
-        tx.write(holds, apply)
+        tx.write(holds, apply, item=ref)
         return _present(member | changes | {"version": member.get("version", 0) + 1})
 
     def delete(self, tx: FakeTransaction, member: Item) -> None:
         at = (member["team_id"], member["user_id"])
-        tx.write(lambda: at in self.data.members, lambda: self.data.members.pop(at))
+        tx.write(lambda: at in self.data.members, lambda: self.data.members.pop(at),
+                 item=MemberRef(*at))
+        delete_counter(self.data, tx, MemberRef(*at))
 
     def roles_of(self, user_id: str | None, team_ids: set[str]) -> dict[str, str]:
         return {t: m["role"] for (t, u), m in self.data.members.items()
@@ -246,6 +453,10 @@ class FakeUsers:
     def get(self, user_id: str) -> Item | None:
         return copy.deepcopy(self.data.users.get(user_id))
 
+    def with_spend(self, user_id: str) -> Item | None:
+        user = self.get(user_id)
+        return FakeCounters(self.data).fill([user])[0] if user is not None else None
+
     def find_by_email(self, user_email: str, limit: int = 2) -> list[Item]:
         return [copy.deepcopy(u) for u in self.data.users.values()
                 if (u.get("user_email") or "").lower() == user_email.lower()][:limit]
@@ -254,12 +465,13 @@ class FakeUsers:
                 refusal: ServiceError | None = None) -> None:
         tx.write(lambda: user["user_id"] not in self.data.users,
                  lambda: self.data.users.__setitem__(
-                     user["user_id"], _present(copy.deepcopy(user)) | {"entity": "user"}),
-                 refusal)
+                     user["user_id"], _stored(user) | {"entity": "user"}),
+                 refusal, UserRef(user["user_id"]))
 
     def links(self, user_id: str) -> tuple[list[str], list[Item]]:
         return (FakeMembers(self.data).team_ids_of(user_id),
-                [copy.deepcopy(k) for k in self.data.keys.values() if k.get("user_id") == user_id])
+                FakeCounters(self.data).fill([copy.deepcopy(k) for k in self.data.keys.values()
+                                              if k.get("user_id") == user_id]))
 
 
 class FakeKeys:
@@ -273,16 +485,18 @@ class FakeKeys:
         return self.get(token)
 
     def of_team(self, team_id: str) -> list[Item]:
-        return [copy.deepcopy(k) for k in self.data.keys.values() if k.get("team_id") == team_id]
+        return FakeCounters(self.data).fill([copy.deepcopy(k) for k in self.data.keys.values()
+                                             if k.get("team_id") == team_id])
 
     def put_new(self, tx: FakeTransaction, key: Item) -> None:
         tx.write(lambda: key["token"] not in self.data.keys,
                  lambda: self.data.keys.__setitem__(
-                     key["token"], _present(copy.deepcopy(key)) | {"entity": "key"}))
+                     key["token"], _stored(key) | {"entity": "key"}), item=KeyRef(key["token"]))
 
     def delete(self, tx: FakeTransaction, key: Item, refusal: ServiceError | None = None) -> None:
         tx.write(lambda: key["token"] in self.data.keys,
-                 lambda: self.data.keys.pop(key["token"]), refusal)
+                 lambda: self.data.keys.pop(key["token"]), refusal, KeyRef(key["token"]))
+        delete_counter(self.data, tx, KeyRef(key["token"]))
 
 
 class FakeAudit:
@@ -311,20 +525,68 @@ class FakeSpend:
     def __init__(self, data: Data):
         self.data = data
 
-    def claim(self, tx: FakeTransaction, token: str, request_id: str, expires: int) -> None:
-        tx.write(lambda: (token, request_id) not in self.data.counted,
-                 lambda: self.data.counted.add((token, request_id)))
+    def claim(self, token: str, request_id: str, note: Item, expires: int) -> Item:
+        """The note of this key's report `request_id`: `note` if it is the first, else the
+        note written first."""
+        at = (token, request_id)
+        with self.data.lock:
+            if at not in self.data.notes:
+                self.data.notes[at] = copy.deepcopy(note) | {"entity": "spend_request",
+                                                             "token": token, "ttl": expires}
+                return note
+            return copy.deepcopy(self.data.notes[at])
 
-    def add(self, tx: FakeTransaction, ref: Ref, amount: float) -> None:
-        def holds() -> bool:
-            item = self.data.get(ref)
-            return item is not None and (not isinstance(ref, TeamRef) or item["status"] == ACTIVE)
 
-        def apply() -> None:
-            item = self.data.get(ref)
-            assert item is not None
-            item["spend"] = round(item.get("spend", 0.0) + amount, 10)
-        tx.write(holds, apply)
+class FakeReservations:
+    """ReservationStore: a reservation put once, moved out of a state on condition that it is
+    still in it (recording the move's steps), and the lease index the schedule reads."""
+
+    shards = LEASE_SHARDS
+
+    def __init__(self, data: Data):
+        self.data = data
+
+    def get(self, reservation_id: str) -> Item | None:
+        return copy.deepcopy(self.data.reservations.get(reservation_id))
+
+    def put_new(self, reservation: Item) -> bool:
+        rid = reservation["reservation_id"]
+        index = lease_index(rid, reservation.get("team_id"), reservation["expires_at"])
+        with self.data.lock:
+            if rid in self.data.reservations:
+                return False
+            self.data.reservations[rid] = copy.deepcopy(reservation)
+            self.data.leases[rid] = (int(index["GSI4PK"].split("#")[1]), index["GSI4SK"])
+            return True
+
+    def move(self, reservation_id: str, from_state: str, to_state: str, op: str | None = None,
+             steps: Item | None = None, fields: Item | None = None) -> bool:
+        with self.data.lock:
+            stored = self.data.reservations.get(reservation_id)
+            if stored is None or stored.get("state") != from_state:
+                return False
+            stored["state"] = to_state
+            if op is not None:
+                stored["ops"][op] = copy.deepcopy(steps or {})
+            stored.update(copy.deepcopy(fields or {}))
+            return True
+
+    def leases(self, shard: int, after: str, until: str,
+               start: Item | None) -> tuple[list[Item], Item | None]:
+        """The shard's reservations whose lease ends in (after, until], in expiry order (the
+        index keeps a reservation whatever its state, as the real one does)."""
+        low, high = after + "~", until + "~"
+        found = sorted((sk, rid) for rid, (n, sk) in self.data.leases.items()
+                       if n == shard and low <= sk <= high)
+        return [copy.deepcopy(self.data.reservations[rid]) for _, rid in found
+                if rid in self.data.reservations], None
+
+    def lease_mark(self) -> str | None:
+        return self.data.lease_mark
+
+    def set_lease_mark(self, until: str) -> None:
+        if self.data.lease_mark is None or self.data.lease_mark < until:
+            self.data.lease_mark = until
 
 
 class FakeResets:
@@ -344,7 +606,7 @@ class FakeResets:
                       if b.get("budget_reset_at") and b["budget_reset_at"] <= until
                       and (b.get("entity") != "team" or b["status"] == ACTIVE)),
                      key=lambda b: b["budget_reset_at"])
-        return [copy.deepcopy(b) for n, b in enumerate(due) if n % self.shards == shard], None
+        return [copy.deepcopy(b) for b in due if _shard_of(b, self.shards) == shard], None
 
     def reread(self, item: Item) -> Item | None:
         return copy.deepcopy(self.data.get(ref_of(item)))
@@ -354,19 +616,33 @@ class FakeResets:
         return stored is not None and stored.get("budget_reset_at") == item["budget_reset_at"] \
             and (item["entity"] != "team" or stored["status"] == ACTIVE)
 
-    def reset(self, tx: FakeTransaction, item: Item, next_reset: str) -> None:
+    def reset(self, tx: FakeTransaction, item: Item, next_reset: str) -> float:
+        """Spend 0 on the counter and the next reset time, if the item is still at the boundary
+        read; returns the spend that ended."""
+        ref = ref_of(item)
+        if ref is None:
+            raise ValueError(f"not a budget: {item.get('entity')}")
+        ended = restart(self.data, tx, ref)
+
         def apply() -> None:
-            stored = self.data.get(ref_of(item))
+            stored = self.data.get(ref)
             assert stored is not None
-            stored.update(spend=0.0, budget_reset_at=next_reset)
-        tx.write(lambda: self._at_boundary(item), apply)
+            stored["budget_reset_at"] = next_reset
+        tx.write(lambda: self._at_boundary(item), apply, item=ref)
+        return ended
 
     def unschedule(self, tx: FakeTransaction, item: Item) -> None:
         def apply() -> None:
             stored = self.data.get(ref_of(item))
             assert stored is not None
             stored.pop("budget_reset_at", None)
-        tx.write(lambda: self._at_boundary(item), apply)
+        tx.write(lambda: self._at_boundary(item), apply, item=ref_of(item))
+
+
+def _shard_of(item: Item, shards: int) -> int:
+    """A budget's shard, fixed by what it is (not by its place among what is due now, which
+    a run in another shard changes)."""
+    return crc32(repr(ref_of(item)).encode()) % shards
 
 
 class FakeOrders:
@@ -374,43 +650,55 @@ class FakeOrders:
         self.data = data
 
     def _matching(self, match: TeamMatch) -> list[Item]:
-        def ok(team: Item) -> bool:
-            if team["status"] != ACTIVE:
-                return False
-            if match.no_organization and team.get("organization_id") is not None:
-                return False
-            if match.organization_id is not None and \
-                    team.get("organization_id") != match.organization_id:
-                return False
-            alias = (team.get("team_alias") or "").lower()
-            return not match.alias_contains or match.alias_contains.lower() in alias
-        return [t for t in self.data.teams.values() if ok(t)]
+        return [t for t in self.data.teams.values() if t["status"] == ACTIVE and match.test(t)]
 
     def teams(self, sort_by: str, descending: bool, match: TeamMatch,
-              after: tuple[str, str] | None, wanted: int) -> Iterator[TeamView]:
-        ordered = sorted(self._matching(match), key=lambda t: sort_key(sort_by, t),
-                         reverse=descending)
+              after: tuple[str, str] | None, wanted: int) -> list[TeamView]:
+        """As TeamOrderStore.teams; the spend order is where `place_spend` placed each team
+        (as the stream consumer leaves it), not its counter as it is now."""
+        if sort_by == "spend":
+            placed = self.data.spend_order
+            ordered = [t | {"spend_order": spend_order(t["team_id"], placed[t["team_id"]])}
+                       for t in self._matching(match) if t["team_id"] in placed]
+        else:
+            ordered = self._matching(match)
+        ordered = sorted(ordered, key=lambda t: sort_key(sort_by, t), reverse=descending)
         if after is not None:
             ordered = [t for t in ordered if (sort_key(sort_by, t) < after[0]) == descending
                        and sort_key(sort_by, t) != after[0]]
-        yield from (roster_view(t) for t in ordered[:wanted])
+        return [roster_view(t) for t in FakeCounters(self.data).fill(
+            [copy.deepcopy(t) for t in ordered[:wanted]])]
+
+    def page_with_total(self, sort_by: str, descending: bool, match: TeamMatch,
+                        after: tuple[str, str] | None, wanted: int,
+                        total: bool = True) -> tuple[list[TeamView], int]:
+        """`teams`, and the number of teams (0 unless asked for, as the real store sums no
+        shard it did not read)."""
+        return (self.teams(sort_by, descending, match, after, wanted),
+                self.data.team_count if total else 0)
 
     def count(self, sort_by: str, match: TeamMatch) -> int:
         return len(self._matching(match))
 
     def grouped(self, team_ids: list[str] | None) -> Iterator[Item]:
+        counters = FakeCounters(self.data)
         for team_id in team_ids if team_ids is not None else sorted(self.data.teams):
             team = self.data.teams.get(team_id)
             if team is None:
                 continue
-            yield copy.deepcopy(team)
-            yield from (copy.deepcopy(m) for (t, _), m in sorted(self.data.members.items())
-                        if t == team_id)
-            yield from (copy.deepcopy(k) for k in self.data.keys.values()
-                        if k.get("team_id") == team_id)
+            yield from counters.fill(
+                [copy.deepcopy(team)] +
+                [copy.deepcopy(m) for (t, _), m in sorted(self.data.members.items())
+                 if t == team_id] +
+                [copy.deepcopy(k) for k in self.data.keys.values() if k.get("team_id") == team_id])
 
-    def place_spend(self, team_id: str, spend: float) -> bool:
-        return True  # the order is computed from the spend itself in `teams`
+    def place_spend(self, team_id: str, spend_units: int) -> bool:
+        """The team's place in the spend order; skipped if its place is gone (a deleted team)
+        or already there."""
+        if self.data.spend_order.get(team_id, spend_units) == spend_units:
+            return False
+        self.data.spend_order[team_id] = spend_units
+        return True
 
 
 class FakeItems:
@@ -419,7 +707,9 @@ class FakeItems:
 
     def read(self, refs: Iterable[Ref]) -> dict[Ref, Item]:
         found = {ref: self.data.get(ref) for ref in dict.fromkeys(refs)}
-        return {ref: copy.deepcopy(item) for ref, item in found.items() if item is not None}
+        counters = FakeCounters(self.data)
+        return {ref: counters.fill([copy.deepcopy(item)])[0]
+                for ref, item in found.items() if item is not None}
 
 
 class FakeStores:
@@ -428,12 +718,15 @@ class FakeStores:
     def __init__(self) -> None:
         self.data = Data()
         self.before_commit: list[Callable[[], None]] = []
+        self.before_step: list[Callable[[Step], None]] = []
         self.teams = FakeTeams(self.data)
         self.members = FakeMembers(self.data)
         self.users = FakeUsers(self.data)
         self.keys = FakeKeys(self.data)
         self.audit = FakeAudit(self.data)
         self.spend = FakeSpend(self.data)
+        self.counters = FakeCounters(self.data, self.before_step)
+        self.reservations = FakeReservations(self.data)
         self.resets = FakeResets(self.data)
         self.orders = FakeOrders(self.data)
         self.items = FakeItems(self.data)

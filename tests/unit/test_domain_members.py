@@ -11,8 +11,9 @@ from teamledger.http.models import (
     MemberUpdateRequest,
     TeamNewRequest,
 )
+from teamledger.store.refs import MemberRef
 
-from tests.unit.conftest import ADMIN, actor
+from tests.unit.conftest import ADMIN, actor, charge
 
 
 @pytest.fixture
@@ -117,6 +118,33 @@ def test_member_update_creates_then_changes_the_budget_and_the_role(fake, team):
     # And each change has one record with what changed
     changes = [r["updated_values"] for r in fake.data.records("t1:bob") if r["action"] == "updated"]
     assert changes[-1] == {"role": "admin", "max_budget": 20}
+    # And bob's counter holds a copy of the budget, written with it
+    assert fake.data.counters[MemberRef("t1", "bob")]["max_budget"] == 20 * 10**10
+
+
+def test_a_new_member_budget_period_restarts_the_member_s_counter(fake, team, clock):
+    # Given bob, with a budget of 5 in t1, who has spent 2 of it
+    _add(team, {"user_id": "bob"}, max_budget_in_team=5)
+    charge(fake, MemberRef("t1", "bob"), 2.0)
+    # When his membership budget becomes daily: a new period, with nothing spent in it
+    members.change_member(ADMIN, MemberUpdateRequest(team_id=team, user_id="bob",
+                                                     max_budget_in_team=5, budget_duration="1d"))
+    counter = fake.data.counters[MemberRef("t1", "bob")]
+    assert (counter["spend"], counter["used"], counter["max_budget"]) == (0, 0, 5 * 10**10)
+    (record,) = [r for r in fake.data.records("t1:bob") if r["action"] == "updated"]
+    assert record["before_value"]["spend"] == 2.0
+    assert "spend" not in fake.data.members[("t1", "bob")]
+
+
+def test_a_new_budget_and_a_new_period_together_restart_the_counter(fake, team, clock):
+    # Given bob, who has spent 2 in t1
+    _add(team, {"user_id": "bob"})
+    charge(fake, MemberRef("t1", "bob"), 2.0)
+    # When his membership gets a daily budget of 5 in one update
+    members.change_member(ADMIN, MemberUpdateRequest(team_id=team, user_id="bob",
+                                                     max_budget_in_team=5, budget_duration="1d"))
+    counter = fake.data.counters[MemberRef("t1", "bob")]
+    assert (counter["spend"], counter["max_budget"]) == (0, 5 * 10**10)
 
 
 def test_updating_or_removing_a_non_member_is_400(fake, team):
@@ -129,10 +157,12 @@ def test_updating_or_removing_a_non_member_is_400(fake, team):
 
 def test_removing_a_member_takes_its_budget_and_roster_entry(fake, team):
     _add(team, {"user_id": "bob", "user_email": "bob@example.com"}, max_budget_in_team=3)
+    charge(fake, MemberRef("t1", "bob"), 1.0)
     team_after = members.remove_member(ADMIN, MemberDeleteRequest(team_id=team,
                                                                   user_email="BOB@example.com"))
     assert [m.user_id for m in team_after.members_with_roles] == ["default_user_id"]
     assert ("t1", "bob") not in fake.data.members
     assert "bob" not in fake.data.teams["t1"]["roster"]
+    assert MemberRef("t1", "bob") not in fake.data.counters
     (record,) = [r for r in fake.data.records("t1:bob") if r["action"] == "deleted"]
     assert record["before_value"]["litellm_budget_table"]["max_budget"] == 3
