@@ -239,3 +239,34 @@ def test_a_team_being_deleted_takes_no_more_spend(api, caller):
     reply = api.ok(api.post("/spend/track", {"token": key["token"], "spend": 0.5}))
     assert reply["key"]["spend"] == 1.5 and reply["user"]["spend"] == 1.5
     assert reply["team"] is None and reply["team_membership"] is None
+
+
+def test_a_late_duplicate_of_a_refused_reserve_holds_nothing(api, gateway, monkeypatch):
+    from teamledger.domain import leases, reservations
+    from teamledger.store import stores
+
+    # Given a team budget of 0.30 with 0.20 held, a reserve of 0.20 with a request_id is refused
+    # by the team's counter itself (as when a concurrent call took the room after the read)
+    bob = api.new_user()
+    team = api.new_team(max_budget=0.3, members_with_roles=[{"user_id": bob["user_id"]}])
+    key = api.new_key(user_id=bob["user_id"], team_id=team["team_id"])
+    first = api.ok(_reserve(api, gateway, key, amount=0.2))
+    with monkeypatch.context() as patched:
+        patched.setattr(reservations, "_precheck", lambda *_: None)
+        refused = _reserve(api, gateway, key, amount=0.2, request_id="dup")
+    assert refused.status == 429, refused
+    # and the budget then has room again (released by another environment: another writer,
+    # so the refused request's writer has taken no later token on that counter)
+    with ThreadPoolExecutor(1) as other:
+        other.submit(lambda: api.ok(api.post("/spend/release", {
+            "reservation_id": first["reservation_id"]}, key=gateway))).result()
+    # When a duplicate of that request, which read the reservation while it was still held,
+    # sends its steps now (as a gateway's resend racing the first would)
+    rid = reservations._reservation_id(key["token"], "dup")
+    stale = stores().reservations.get(rid) | {"state": leases.HELD}
+    reservations._hold(stale)
+    # Then nothing is held (the refusal fenced every step off), and a retry answers the refusal
+    team_scope = _scopes(api, gateway, key)["team"]
+    assert (team_scope["reserved"], team_scope["spend"]) == (0.0, 0.0)
+    again = _reserve(api, gateway, key, amount=0.2, request_id="dup")
+    assert again.status == 429 and again.body["detail"]["scope"] == "team", again

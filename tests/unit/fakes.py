@@ -258,14 +258,31 @@ class FakeCounters:
         with self.data.lock:
             return self._step(step)
 
+    def undo(self, ref: Ref, writer: str, reserve_seq: int, amount: int) -> Result:
+        """As CounterStore.undo: drop the hold if the reserve step applied, else take its
+        token with a step of nothing (a late reserve step then never applies)."""
+        for step in (Step(ref, writer, reserve_seq + 1, reserved=-amount, after=reserve_seq),
+                     Step(ref, writer, reserve_seq + 1, before=reserve_seq)):
+            result = self.step(step)
+            if result.outcome is not Outcome.REFUSED:
+                return result
+        raise AssertionError("one of the two always applies in the fake (no concurrency)")
+
     def _step(self, step: Step) -> Result:
         counter = self.data.counters.get(step.ref)
+        fencing = step.after is not None or step.before is not None
+        if counter is None and fencing:
+            return Result(Outcome.GONE)
         if counter is None:
             if not self._create(step.ref):
                 return Result(Outcome.GONE)
             counter = self.data.counters[step.ref]
-        if int(counter["w"].get(step.writer, 0)) >= step.seq:
+        mark = int(counter["w"].get(step.writer, 0))
+        if mark >= step.seq:
             return Result(Outcome.ALREADY, _public(counter))
+        if (step.after is not None and mark != step.after) or \
+                (step.before is not None and mark >= step.before):
+            return Result(Outcome.REFUSED, _public(counter))
         budget = counter.get("max_budget")
         if step.limit and budget is not None and \
                 int(counter["used"]) + step.reserved + step.spend > int(budget):

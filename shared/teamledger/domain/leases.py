@@ -5,17 +5,21 @@ No pydantic here: the budget-reset function imports this module and pays no mode
 it at cold start. The routes (domain/reservations.py) build on it.
 """
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any
+from functools import wraps
+from typing import Any, ParamSpec, TypeVar
 
 from teamledger.domain.scopes import scopes_of
-from teamledger.errors import Busy
+from teamledger.errors import Busy, ServiceError
 from teamledger.store import stores
 from teamledger.store.counters import Outcome, Result, Step, Writer
 from teamledger.store.refs import Ref
 from teamledger.timestamps import to_iso
 
 Item = dict[str, Any]
+P = ParamSpec("P")
+T = TypeVar("T")
 HELD, SETTLED, RELEASED, EXPIRED, REFUSED = "held", "settled", "released", "expired", "refused"
 LOOKBACK = timedelta(minutes=2)
 NO_MARK = "0000-01-01T00:00:00.000000Z"  # before every lease
@@ -60,13 +64,36 @@ def move_steps(reservation: Item, op: Item) -> list[tuple[str, Step]]:
     return steps
 
 
+def unsure(route: Callable[P, T]) -> Callable[P, T]:
+    """A request that ends in an error it cannot vouch for (a 503, a lost answer: anything but
+    a refusal) retires this thread's writer. A write that recorded tokens (a reservation, a
+    note, a move) may have applied without an answer; this writer's later steps must not pass
+    those tokens' marks, or the steps would be judged applied when they were not."""
+    @wraps(route)
+    def guarded(*args: P.args, **kwargs: P.kwargs) -> T:
+        try:
+            return route(*args, **kwargs)
+        except ServiceError as error:
+            if error.status >= 500:
+                Writer.retire()
+            raise
+        except Exception:
+            Writer.retire()
+            raise
+    return guarded
+
+
 def take(reservation: Item, op: Item) -> dict[str, Item]:
     """Take (or finish) a recorded move's steps; returns each scope's counter after them. An
     error retires this thread's writer, so that its marks decide what applied."""
     states = {}
     try:
         for name, step in move_steps(reservation, op):
-            result: Result = stores().counters.step(step)
+            if op.get("undo"):  # every scope: the taken ones undone, the others fenced off
+                result: Result = stores().counters.undo(step.ref, step.writer, step.seq - 1,
+                                                        int(reservation["amount"]))
+            else:
+                result = stores().counters.step(step)
             if result.outcome in (Outcome.APPLIED, Outcome.ALREADY):
                 states[name] = result.counter
     except (Busy, OSError):
@@ -77,6 +104,7 @@ def take(reservation: Item, op: Item) -> dict[str, Item]:
 
 # --- the schedule: leases that ran out --------------------------------------------------------
 
+@unsure
 def expire_leases(now: datetime, report: Any) -> None:
     """Charge every reservation whose lease ended unsettled (its amount, as spend), and finish
     any move whose steps were left half-taken. Leases are read from where the last run
@@ -96,6 +124,7 @@ def expire_leases(now: datetime, report: Any) -> None:
                     if _expire(item):
                         report.charged += 1
                 except Busy as error:
+                    Writer.retire()  # its recorded move may have applied unanswered
                     report.errors.append(f"reservation {item['reservation_id']}: {error}")
             if not start:
                 break

@@ -64,6 +64,7 @@ def _invalid_key(message: str) -> Unauthorized:
 
 # --- reserve ---------------------------------------------------------------------------------
 
+@leases.unsure
 def reserve(actor: Actor, request: SpendReserveRequest) -> Reservation:
     check_gateway(actor.caller)
     if not (math.isfinite(request.amount) and 0 <= request.amount <= MAX_AMOUNT):
@@ -215,9 +216,10 @@ def _hold(reservation: Item, counters: dict[Ref, Item] | None = None) -> dict[st
 
 
 def _refuse(reservation: Item, taken: list[str], refusal: Item) -> None:
-    """Record the refusal and the undo of the steps taken, then undo them."""
-    undo = {"writer": reservation["writer"], "undo": True, "scopes": taken, "spend": 0,
-            "reserved": -int(reservation["amount"])}
+    """Record the refusal and its undo, then undo: the steps taken are undone, and the others
+    fenced off, so a duplicate of this request still sending them cannot hold anything."""
+    undo = {"writer": reservation["writer"], "undo": True, "scopes": list(reservation["scopes"]),
+            "spend": 0, "reserved": -int(reservation["amount"]), "taken": taken}
     if not stores().reservations.move(reservation["reservation_id"], HELD, REFUSED, "undo", undo,
                                       {"refusal": refusal}):
         raise Busy("The reservation is changing; please retry")
@@ -226,6 +228,7 @@ def _refuse(reservation: Item, taken: list[str], refusal: Item) -> None:
 
 # --- settle, release, expire ----------------------------------------------------------------
 
+@leases.unsure
 def settle(actor: Actor, request: SpendSettleRequest) -> Reservation:
     check_gateway(actor.caller)
     if not (math.isfinite(request.spend) and 0 <= request.spend <= MAX_AMOUNT):
@@ -252,6 +255,7 @@ def settle(actor: Actor, request: SpendSettleRequest) -> Reservation:
     raise Busy("The reservation is changing; please retry")
 
 
+@leases.unsure
 def release(actor: Actor, request: SpendReleaseRequest) -> Reservation:
     check_gateway(actor.caller)
     for _ in range(3):

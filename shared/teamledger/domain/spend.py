@@ -16,6 +16,7 @@ from typing import Any
 from teamledger import money
 from teamledger.domain.callers import Actor
 from teamledger.domain.keys import token_for
+from teamledger.domain.leases import unsure
 from teamledger.domain.limits import MAX_AMOUNT
 from teamledger.domain.policy import Action, authorize
 from teamledger.domain.scopes import scopes_of
@@ -33,6 +34,7 @@ MIN_SPEND = 10.0 ** -SPEND_DECIMALS
 # How long a report's request_id is remembered: longer than any client's retry loop.
 REQUEST_ID_TTL = timedelta(hours=24)
 
+@unsure
 def track_spend(actor: Actor, request: SpendTrackRequest) -> SpendTracked:
     authorize(actor.caller, Action.SPEND_TRACK)
     amount = request.spend

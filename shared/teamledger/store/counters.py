@@ -64,6 +64,10 @@ class Step:
     spend: int = 0
     reserved: int = 0
     limit: bool = False
+    # Only if this writer's mark is exactly `after` (the step it undoes applied), or is below
+    # `before` (the step it fences off has not applied): else REFUSED, counter unchanged.
+    after: int | None = None
+    before: int | None = None
 
 
 @dataclass
@@ -207,6 +211,8 @@ class CounterStore:
                 _pause(send)
                 continue
             if not old:
+                if step.after is not None or step.before is not None:
+                    return Result(Outcome.GONE)  # nothing held here, nothing to fence
                 if created or not self._create(step.ref):
                     return Result(Outcome.GONE)
                 created = True
@@ -239,12 +245,27 @@ class CounterStore:
         budget changed since it was read, or a prune raced), so send it again."""
         if int((old.get("w") or {}).get(step.writer, 0)) >= step.seq:
             return Result(Outcome.ALREADY, _public(old))
+        if step.after is not None or step.before is not None:
+            return Result(Outcome.REFUSED, _public(old))  # the mark is not as required
         self._stale.pop(_cache_key(step.ref), None)  # a prune that raced: drop it
         budget = old.get("max_budget")
         if step.limit and budget is not None and \
                 int(old.get("used", 0)) + step.reserved + step.spend > int(budget):
             return Result(Outcome.REFUSED, _public(old))
         return None
+
+    def undo(self, ref: Ref, writer: str, reserve_seq: int, amount: int) -> Result:
+        """Undo a reserve step (token `reserve_seq`) whether or not it applied, exactly once,
+        with the token after it: if it applied, its hold is dropped; if not, a step of nothing
+        takes the token, so the reserve step, sent late (a duplicate request), finds its mark
+        passed and never applies."""
+        for _ in range(SENDS):
+            for step in (Step(ref, writer, reserve_seq + 1, reserved=-amount, after=reserve_seq),
+                         Step(ref, writer, reserve_seq + 1, before=reserve_seq)):
+                result = self.step(step)
+                if result.outcome is not Outcome.REFUSED:
+                    return result
+        raise Busy("The counter is busy; please retry")
 
     def _create(self, ref: Ref) -> bool:
         """A counter made on first use, with its entity's budget, in a transaction that checks
@@ -279,6 +300,12 @@ class CounterStore:
                         ":u": step.spend + step.reserved}
         conditions = ["attribute_exists(PK)",
                       "(attribute_not_exists(#w.#me) OR #w.#me < :seq)"]
+        if step.after is not None:
+            conditions.append("#w.#me = :after")
+            values[":after"] = step.after
+        if step.before is not None:
+            conditions.append("(attribute_not_exists(#w.#me) OR #w.#me < :before)")
+            values[":before"] = step.before
         if step.limit:
             names["#max"] = "max_budget"
             if max_budget is None:
