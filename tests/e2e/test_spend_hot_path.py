@@ -6,12 +6,12 @@ concurrent reserves from a pool of 48 HTTP clients (all with the gateway's key) 
 and 150 429 naming the scope whose budget binds, be it the team's, the membership's or the key's.
 Settling the fifty concurrently, each below its reservation, leaves exactly the settled sum as
 spend in every scope (to the cent, read from the admin routes and from a reserve of 0) and
-nothing reserved; settling them all again changes nothing. A lease that runs out is charged by
-one run of the schedule (`make reset-budgets`), and a late settle replaces that charge once.
+nothing reserved; settling some of them again, or several times at once, or racing a release,
+counts each once. A lease that runs out is charged by one run of the schedule (as
+`make reset-budgets` runs it), and a late settle replaces that charge, once.
 
 That the requests raced for real is seen in `x-dev-worker`, the pid of the worker process that
-ran each handler: the admitted reserves came from more than one of them.
-"""
+ran each handler: the 200 reserves were answered by more than one of them."""
 
 import json
 import os
@@ -164,8 +164,9 @@ def test_a_budget_admits_exactly_fifty_of_200_concurrent_reserves_and_keeps_the_
     assert held[scope]["remaining"] == 0.0
 
     # When the fifty are settled at once, each below its reservation
+    pairs = list(zip(admitted, SETTLED, strict=True))
     settled = concurrently(lambda pair: settle(server, gateway, pair[0]["reservation_id"],
-                                               pair[1]), list(zip(admitted, SETTLED)))
+                                               pair[1]), pairs)
 
     # Then every settle is answered, and each scope's spend is the settled sum, to the cent,
     # with nothing reserved
@@ -174,10 +175,10 @@ def test_a_budget_admits_exactly_fifty_of_200_concurrent_reserves_and_keeps_the_
     total = sum(SETTLED)
     assert_spend(server, gateway, caller, total, scope)
 
-    # And when every settle is sent again, at once, nothing changes
+    # And when ten of the settles are sent again, at once, nothing changes
     again = concurrently(lambda pair: settle(server, gateway, pair[0]["reservation_id"],
-                                             pair[1]), list(zip(admitted, SETTLED)))
-    assert [status for status, _ in again] == [200] * ADMITTED, again
+                                             pair[1]), pairs[::5])
+    assert [(status, answer["state"]) for status, answer in again] == [(200, "settled")] * 10
     assert_spend(server, gateway, caller, total, scope)
 
 
@@ -191,16 +192,16 @@ def assert_spend(server, gateway: str, caller: Caller, total: Decimal, scope: st
 
 
 def test_concurrent_settles_and_releases_of_the_same_reservations_count_once(server, gateway):
-    # Given a team budget of 5.00 and twenty reservations of 0.10 in it
+    # Given a team budget of 5.00 and ten reservations of 0.10 in it
     caller = new_caller(server, "team")
-    replies = concurrently(lambda _: reserve(server, gateway, caller, AMOUNT), range(20))
-    assert [status for status, _, _ in replies] == [200] * 20, replies
+    replies = concurrently(lambda _: reserve(server, gateway, caller, AMOUNT), range(10))
+    assert [status for status, _, _ in replies] == [200] * 10, replies
     ids = [answer["reservation_id"] for _, answer, _ in replies]
 
-    # When each of the first ten is settled (at 0.03) by three requests at once, and each of
-    # the last ten is released by two requests at once and settled by one
-    racing = [("settle", rid) for rid in ids[:10] for _ in range(3)]
-    racing += [(op, rid) for rid in ids[10:] for op in ("release", "release", "settle")]
+    # When each of the first five is settled (at 0.03) by three requests at once, and each of
+    # the last five is released by two requests at once and settled by one
+    racing = [("settle", rid) for rid in ids[:5] for _ in range(3)]
+    racing += [(op, rid) for rid in ids[5:] for op in ("release", "release", "settle")]
 
     def send_one(job):
         op, rid = job
@@ -209,22 +210,22 @@ def test_concurrent_settles_and_releases_of_the_same_reservations_count_once(ser
 
     answers = concurrently(send_one, racing)
 
-    # Then the first ten are settled once each; each of the last ten was either released (its
+    # Then the first five are settled once each; each of the last five was either released (its
     # settle refused with 409) or settled (its releases answer the settled reservation)
     for (op, rid), status, answer in answers:
         assert status in (200, 409), (op, rid, status, answer)
     states = {}
-    for (op, rid), status, answer in answers:
+    for (_, rid), status, answer in answers:
         if status == 200:
             states.setdefault(rid, set()).add(answer["state"])
-    assert all(states[rid] == {"settled"} for rid in ids[:10]), states
-    assert all(len(states[rid]) == 1 for rid in ids[10:]), states
-    settled_late = sum(1 for rid in ids[10:] if states[rid] == {"settled"})
+    assert all(states[rid] == {"settled"} for rid in ids[:5]), states
+    assert all(len(states[rid]) == 1 for rid in ids[5:]), states
+    settled_late = sum(1 for rid in ids[5:] if states[rid] == {"settled"})
     for (op, rid), status, _ in answers:
         if status == 409:
             assert op == "settle" and states[rid] == {"released"}
     # and the team's spend is 0.03 per settled reservation, nothing reserved
-    total = Decimal("0.03") * (10 + settled_late)
+    total = Decimal("0.03") * (5 + settled_late)
     scopes = scopes_now(server, gateway, caller)
     assert (usd(scopes["team"]["spend"]), scopes["team"]["reserved"]) == (total, 0.0)
     assert spend_on_admin_routes(server, caller)["team"] == total
@@ -261,12 +262,9 @@ def test_a_lease_that_runs_out_is_charged_once_and_a_late_settle_corrects_it_onc
     report = run_schedule(server)
 
     # Then the lease's amount is charged as spend, nothing stays reserved
-    assert report["leases"] >= 1 and report["charged"] >= 1, report
+    assert (report["leases"], report["charged"]) == (1, 1), report
     team = scopes_now(server, gateway, caller)["team"]
     assert (team["spend"], team["reserved"]) == (0.65, 0.0), team
-    # and once only, however often the schedule runs
-    run_schedule(server)
-    assert scopes_now(server, gateway, caller)["team"]["spend"] == 0.65
 
     # When the gateway settles it late, at its actual cost of 0.12
     status, late = settle(server, gateway, rid, 0.12)
@@ -277,12 +275,13 @@ def test_a_lease_that_runs_out_is_charged_once_and_a_late_settle_corrects_it_onc
     # and settling it again counts nothing more
     status, again = settle(server, gateway, rid, 0.12)
     assert status == 200 and again["scopes"] == late["scopes"], again
-    # nor does releasing it after the settle, nor another run of the schedule
+    # nor does releasing it after the settle, nor another run of the schedule (the lease is
+    # charged once, and not again once settled)
     status, released = call(server, "POST", "/spend/release", {"reservation_id": rid},
                             key=gateway)
     assert status == 200 and released["state"] == "settled", released
     assert released["scopes"] == late["scopes"]
-    run_schedule(server)
+    assert run_schedule(server)["charged"] == 0
     team = scopes_now(server, gateway, caller)["team"]
     assert (team["spend"], team["reserved"]) == (0.27, 0.0), team
     assert spend_on_admin_routes(server, caller) == {

@@ -13,14 +13,22 @@ never touched. Setup (untimed): 4 hot teams and 4 hot users, each user in two of
 a key for each. Then every client loops over a weighted mix until the time is up: team/new,
 user/new, key/generate, member_add (mostly to the hot teams, at once from every client),
 team/info, v2/team/list (cursor paging), team/list?user_id=, user/info, spend/track (0.01, 0.02
-or 0.05 on a hot key). Ids are chosen so that no request is expected to fail: any non-2xx is an
-error. Each client keeps a ledger of what was acknowledged (200) and of what is in doubt (a 5xx
-or a broken connection: it may or may not have been applied).
+or 0.05 on a hot key), and the gateway's per-call path: a reserve of a random amount on one of 3
+budget teams (4 keys each, every client on all three, so each team's counters are hot), then a
+settle of a random actual cost below it, or (1 in 7) a release. Some budgets are small enough to
+run out early: team 0's own, a membership budget in team 1, a key budget in team 2. Ids are
+chosen so that no request is expected to fail: any non-2xx is an error, but for a reserve's 429
+(a budget ran out: the expected answer, counted apart). Each client keeps a ledger of what was
+acknowledged (200) and of what is in doubt (a 5xx or a broken connection: it may or may not have
+been applied); reserves (with a request_id), settles and releases in doubt are sent again, as
+they are idempotent, so a doubt only remains if no answer ever came.
 
 The check then reads back every team, user, key and membership: acknowledged but absent, or
 present but never sent (nor in doubt), or spend not equal to the acknowledged sum to the cent,
-or not exactly one `created` audit record, is a lost update. Exit status 1 on any error or lost
-update.
+or not exactly one `created` audit record, is a lost update. So is, for each budget team, a spend
+that differs from the sum of its acknowledged settles by 1e-9 USD or more (money is kept in
+units of 1e-10 USD: the sums are exact), or anything left reserved in any scope of its keys once
+every reservation is settled or released. Exit status 1 on any error or lost update.
 """
 
 from __future__ import annotations
@@ -43,7 +51,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import ROUND_DOWN, Decimal
 from pathlib import Path
 from typing import Any
 
@@ -63,15 +71,30 @@ V2_PAGES = 3  # pages a reader walks with next_cursor
 ROSTER_LIMIT = 500  # members a list page shows per team (docs/architecture.md, Lists)
 TRANSPORT_ERROR = 0  # the status recorded when no HTTP answer came
 TIMEOUT_S = 60
+# The per-call path: budget teams whose counters every client moves at once.
+# Each team's max_budget: team 0's runs out after a few calls (sooner while several are held at
+# once); in teams 1 and 2, the first membership's and the first key's do.
+BUDGET_TEAMS = (Decimal("0.5"), Decimal("100"), Decimal("100"))
+KEYS_PER_BUDGET_TEAM = 4  # one user each, with a key in the team
+SMALL_BUDGET = Decimal("0.25")  # team 1's first membership, team 2's first key
+UNIT = Decimal("1e-10")  # USD: the service keeps money in these units
+RESERVE_UNITS = (10**8, 2 * 10**9)  # a reservation: 0.01 to 0.2 USD, to the unit
+RELEASE_SHARE = 1 / 7  # of reservations are released (the call failed) instead of settled
+SETTLE_TOLERANCE = Decimal("1e-9")  # a team's spend vs its acknowledged settles
+RESENDS = 3  # times an idempotent per-call request in doubt is sent again
+BUDGET_EXCEEDED = 429
+RESERVE = "POST /spend/reserve"
+REFUSED = "POST /spend/reserve 429"  # its latencies apart from the admitted reserves'
 
 
 class Http:
     """One keep-alive connection, reopened after a transport error. JSON numbers with a
     fraction are parsed as Decimal, so spend compares exactly."""
 
-    def __init__(self, base_url: str, master_key: str):
+    def __init__(self, base_url: str, key: str):
+        """`key`: what every request is sent with (the master key, or the gateway's)."""
         self.host = urllib.parse.urlsplit(base_url).netloc
-        self.headers = {"authorization": f"Bearer {master_key}",
+        self.headers = {"authorization": f"Bearer {key}",
                         "content-type": "application/json"}
         self.connection: http.client.HTTPConnection | None = None
 
@@ -117,10 +140,24 @@ class Ledger:
     spend: dict[str, Decimal] = field(default_factory=lambda: defaultdict(Decimal))
     doubt: set[tuple[str, ...]] = field(default_factory=set)
     doubt_spend: dict[str, Decimal] = field(default_factory=lambda: defaultdict(Decimal))
+    # The per-call path, per budget team: its keys' tokens (setup), the sum of the settles
+    # acknowledged, what may have been settled (in doubt), what may still be held (in doubt).
+    budget_teams: dict[str, list[str]] = field(default_factory=dict)
+    settled: dict[str, Decimal] = field(default_factory=lambda: defaultdict(Decimal))
+    doubt_settled: dict[str, Decimal] = field(default_factory=lambda: defaultdict(Decimal))
+    doubt_held: dict[str, Decimal] = field(default_factory=lambda: defaultdict(Decimal))
+    # Counts: reserves admitted, refused (by the scope whose budget ran out), settles, releases
+    calls: Counter = field(default_factory=Counter)
+    refused: Counter = field(default_factory=Counter)
 
     def add_team(self, team_id: str) -> None:
         self.teams.add(team_id)
         self.members[team_id].add(DEFAULT_USER)
+
+    def settle(self, team_id: str, token: str, spend: Decimal) -> None:
+        self.settled[team_id] += spend
+        self.spend[token] += spend  # the key's, and so its user's, membership's and team's
+        self.calls["settle"] += 1
 
     def merge(self, other: Ledger) -> None:
         self.teams |= other.teams
@@ -133,18 +170,28 @@ class Ledger:
         self.doubt |= other.doubt
         for token, amount in other.doubt_spend.items():
             self.doubt_spend[token] += amount
+        self.budget_teams |= other.budget_teams
+        for mine, theirs in ((self.settled, other.settled),
+                             (self.doubt_settled, other.doubt_settled),
+                             (self.doubt_held, other.doubt_held)):
+            for team_id, amount in theirs.items():
+                mine[team_id] += amount
+        self.calls += other.calls
+        self.refused += other.refused
 
 
 @dataclass
 class Timings:
-    """Latencies (seconds) and non-2xx statuses per operation."""
+    """Latencies (seconds) and non-2xx statuses per operation (but the `expected` ones: a
+    reserve's 429 when a budget runs out is an answer, not an error)."""
 
     latencies: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
     errors: dict[str, Counter] = field(default_factory=lambda: defaultdict(Counter))
 
-    def record(self, operation: str, seconds: float, status: int) -> None:
+    def record(self, operation: str, seconds: float, status: int,
+               expected: tuple[int, ...] = ()) -> None:
         self.latencies[operation].append(seconds)
-        if not 200 <= status < 300:
+        if not 200 <= status < 300 and status not in expected:
             self.errors[operation][status] += 1
 
     def merge(self, other: Timings) -> None:
@@ -162,6 +209,8 @@ class Shared:
     hot_keys: list[str]
     teams: list[str]
     users: list[str]
+    budget_teams: dict[str, list[str]] = field(default_factory=dict)  # team -> key tokens
+    gateway_key: str = ""  # the gateway's key (`allowed_routes: ["/spend/*"]`) for /spend/*
 
 
 class SetupFailed(RuntimeError):
@@ -196,15 +245,48 @@ def prepare(http: Http, ledger: Ledger) -> Shared:
             key = ok("POST", "/key/generate", {"user_id": user_id, "team_id": team_id})
             ledger.keys[key["token"]] = (user_id, team_id)
             hot_keys.append(key["token"])
-    return Shared(hot_teams, hot_keys, list(hot_teams), list(hot_users))
+    gateway = ok("POST", "/key/generate", {"allowed_routes": ["/spend/*"]})
+    ledger.keys[gateway["token"]] = (None, None)
+    return Shared(hot_teams, hot_keys, list(hot_teams), list(hot_users),
+                  prepare_budget_teams(ok, ledger), gateway["key"])
+
+
+def prepare_budget_teams(ok: Callable[[str, str, Any], Any],
+                         ledger: Ledger) -> dict[str, list[str]]:
+    """The per-call path's teams, each with its budget and KEYS_PER_BUDGET_TEAM users, each
+    with a key in it; team 1's first membership and team 2's first key have a small budget of
+    their own, so that every kind of budget runs out during the run."""
+    teams: dict[str, list[str]] = {}
+    for index, budget in enumerate(BUDGET_TEAMS):
+        team_id = str(uuid.uuid4())
+        ok("POST", "/team/new", {"team_id": team_id, "team_alias": f"load-budget-{index}",
+                                 "max_budget": float(budget)})
+        ledger.add_team(team_id)
+        teams[team_id] = []
+        for member in range(KEYS_PER_BUDGET_TEAM):
+            user_id = f"load-budget-user-{index}-{member}"
+            small = {"max_budget_in_team": float(SMALL_BUDGET)} if (index, member) == (1, 0) \
+                else {}
+            ok("POST", "/team/member_add",
+               {"team_id": team_id, "member": {"user_id": user_id}} | small)
+            ledger.members[team_id].add(user_id)
+            ledger.users.add(user_id)
+            small = {"max_budget": float(SMALL_BUDGET)} if (index, member) == (2, 0) else {}
+            key = ok("POST", "/key/generate", {"user_id": user_id, "team_id": team_id} | small)
+            ledger.keys[key["token"]] = (user_id, team_id)
+            teams[team_id].append(key["token"])
+    ledger.budget_teams = dict(teams)
+    return teams
 
 
 class Client:
     """One thread of the workload: a weighted random mix of operations until the deadline."""
 
-    def __init__(self, index: int, http: Http, shared: Shared, seed: int):
+    def __init__(self, index: int, http: Http, shared: Shared, seed: int,
+                 gateway: Http | None = None):
         self.index = index
         self.http = http
+        self.gateway = gateway  # a connection with the gateway's key, for /spend/*
         self.shared = shared
         self.rng = random.Random(seed * 1_000 + index)
         self.ledger = Ledger()
@@ -231,6 +313,24 @@ class Client:
         status, reply = self.http.call(method, path, body)
         operation = operation or f"{method} {path.partition('?')[0]}"
         self.timings.record(operation, time.perf_counter() - started, status)
+        return status, reply
+
+    def per_call(self, path: str, body: dict) -> tuple[int, Any]:
+        """A /spend/* call with the gateway's key, timed; sent again while its answer is in
+        doubt (every such call is idempotent: a reserve carries its request_id). A reserve's
+        429 is timed apart (REFUSED), and is no error."""
+        gateway = self.gateway or self.http
+        status, reply = TRANSPORT_ERROR, None
+        for _ in range(1 + RESENDS):
+            started = time.perf_counter()
+            status, reply = gateway.call("POST", path, body)
+            operation = f"POST {path}"
+            if operation == RESERVE and status == BUDGET_EXCEEDED:
+                operation = REFUSED
+            self.timings.record(operation, time.perf_counter() - started, status,
+                                expected=(BUDGET_EXCEEDED,) if operation == REFUSED else ())
+            if not in_doubt(status):
+                break
         return status, reply
 
     def new_user_id(self, kind: str) -> str:
@@ -313,6 +413,45 @@ class Client:
         elif in_doubt(status):
             self.ledger.doubt_spend[token] += amount
 
+    def reserve_settle(self, deadline: float) -> None:
+        """The gateway's per-call path on a budget team: a reserve of a random amount, then a
+        settle of a random actual cost below it, or a release."""
+        team_id = self.rng.choice(list(self.shared.budget_teams))
+        token = self.rng.choice(self.shared.budget_teams[team_id])
+        amount = Decimal(self.rng.randint(*RESERVE_UNITS)) * UNIT
+        status, reply = self.per_call("/spend/reserve", {
+            "token": token, "amount": float(amount),
+            "request_id": f"load-{self.index}-{next(self.serial)}"})
+        if status == BUDGET_EXCEEDED:
+            if reply["detail"]["type"] != "budget_exceeded":
+                raise RuntimeError(f"a reserve answered 429 {reply}")
+            self.ledger.refused[reply["detail"]["scope"]] += 1
+            return
+        if status != 200:
+            if in_doubt(status):  # no answer to any send: it may hold `amount`
+                self.ledger.doubt_held[team_id] += amount
+            return
+        if reply["state"] != "held":
+            raise RuntimeError(f"a new reservation answered {reply}")
+        self.ledger.calls["reserve"] += 1
+        rid = reply["reservation_id"]
+        if self.rng.random() < RELEASE_SHARE:
+            status, reply = self.per_call("/spend/release", {"reservation_id": rid})
+            if status == 200:
+                self.ledger.calls["release"] += 1
+            else:  # in doubt, or refused: it may still be held
+                self.ledger.doubt_held[team_id] += amount
+            return
+        spend = (amount * Decimal(self.rng.random())).quantize(UNIT, rounding=ROUND_DOWN)
+        status, reply = self.per_call("/spend/settle", {"reservation_id": rid,
+                                                        "spend": float(spend)})
+        if status == 200:
+            self.ledger.settle(team_id, token, spend)
+        else:  # settled or still held: which, nobody knows
+            self.ledger.doubt_settled[team_id] += spend
+            self.ledger.doubt_spend[token] += spend
+            self.ledger.doubt_held[team_id] += amount
+
     # --- reads ----------------------------------------------------------------------------
 
     def team_info(self, deadline: float) -> None:
@@ -350,12 +489,13 @@ MIX: dict[Callable[[Client, float], None], int] = {
     Client.team_list_of_user: 7,
     Client.user_info: 8,
     Client.spend_track: 30,
+    Client.reserve_settle: 25,
 }
 
 
 ROW_ORDER = ["POST /team/new", "POST /user/new", "POST /key/generate", "POST /team/member_add",
-             "POST /spend/track", "GET /team/info", "GET /v2/team/list",
-             "GET /team/list?user_id=", "GET /user/info"]
+             "POST /spend/track", RESERVE, REFUSED, "POST /spend/settle", "POST /spend/release",
+             "GET /team/info", "GET /v2/team/list", "GET /team/list?user_id=", "GET /user/info"]
 
 
 @dataclass
@@ -410,15 +550,19 @@ class Verifier:
         self.lost: dict[tuple[str, str], str] = {}
         self.errors: Counter = Counter()
         self.requests = 0
+        # Per budget team: its spend minus its acknowledged settles (USD), as read back.
+        self.settle_differences: dict[str, Decimal] = {}
+        self.scopes_checked = 0  # scopes whose reserved was read back (each key's four)
         self._local = threading.local()
         self._lock = threading.Lock()
 
-    def get(self, path: str, may_be_absent: bool = False) -> tuple[int, Any]:
+    def get(self, path: str, may_be_absent: bool = False, method: str = "GET",
+            body: Any = None) -> tuple[int, Any]:
         """A read of the check; any status but 200 is a check error, except a 404 that the
         caller counts as a lost object."""
         if not hasattr(self._local, "http"):
             self._local.http = Http(self.base_url, self.master_key)
-        status, reply = self._local.http.call("GET", path)
+        status, reply = self._local.http.call(method, path, body)
         with self._lock:
             self.requests += 1
             if status != 200 and not (may_be_absent and status == 404):
@@ -441,6 +585,9 @@ class Verifier:
         jobs += [(self.check_user, (user_id,)) for user_id in ledger.users]
         jobs += [(self.check_key, (token,)) for token in ledger.keys]
         jobs += [(self.check_audit, audit) for audit in audited]
+        jobs += [(self.check_budget_team, (team_id,)) for team_id in ledger.budget_teams]
+        jobs += [(self.check_held, (team_id, token))
+                 for team_id, tokens in ledger.budget_teams.items() for token in tokens]
         with ThreadPoolExecutor(max_workers=workers) as pool:
             for future in [pool.submit(check, *args) for check, args in jobs]:
                 future.result()
@@ -551,6 +698,46 @@ class Verifier:
             self.lose("spend", f"{kind} {subject}",
                       f"{kind} {subject[:40]}: spend {actual}, acknowledged {acknowledged}")
 
+    def check_budget_team(self, team_id: str) -> None:
+        """The team's spend is the sum of the settles acknowledged (within SETTLE_TOLERANCE;
+        a settle in doubt may or may not be in it)."""
+        status, reply = self.get(query("/team/info", team_id=team_id))
+        if status == 200:
+            self.check_settled(team_id, reply["team_info"]["spend"], "/team/info")
+
+    def check_settled(self, team_id: str, actual: Any, where: str) -> None:
+        settled = self.ledger.settled.get(team_id, Decimal(0))
+        doubt = self.ledger.doubt_settled.get(team_id, Decimal(0))
+        difference = Decimal(str(actual)) - settled
+        with self._lock:
+            if abs(difference) >= abs(self.settle_differences.get(team_id, Decimal(0))):
+                self.settle_differences[team_id] = difference
+        if not -SETTLE_TOLERANCE < difference < doubt + SETTLE_TOLERANCE:
+            self.lose("settled spend", f"{where} of {team_id}",
+                      f"budget team {team_id}: spend {actual} on {where}, settles acknowledged "
+                      f"{settled}" + (f" (+ up to {doubt} in doubt)" if doubt else ""))
+
+    def check_held(self, team_id: str, token: str) -> None:
+        """Nothing stays reserved in any scope of a budget team's key once every reservation
+        is settled or released (unless one is in doubt), as a reserve of 0 shows it; its team's
+        spend there is the settled sum too. The reserve of 0 is released."""
+        status, reply = self.get("/spend/reserve", method="POST",
+                                 body={"token": token, "amount": 0})
+        if status != 200:
+            return
+        self.get("/spend/release", method="POST",
+                 body={"reservation_id": reply["reservation_id"]})
+        doubt = self.ledger.doubt_held.get(team_id, Decimal(0))
+        for scope, state in reply["scopes"].items():
+            with self._lock:
+                self.scopes_checked += 1
+            if not 0 <= Decimal(str(state["reserved"])) <= doubt:
+                self.lose("reserved", f"{scope} of {token}",
+                          f"budget team {team_id}: {scope} of key {token[:12]}… still "
+                          f"reserves {state['reserved']}, with {doubt} in doubt")
+        if "team" in reply["scopes"]:
+            self.check_settled(team_id, reply["scopes"]["team"]["spend"], "/spend/reserve")
+
     def check_audit(self, object_id: str, table_name: str) -> None:
         status, reply = self.get(query("/audit", object_id=object_id, limit=10))
         if status != 200:
@@ -585,6 +772,7 @@ class Result:
                    self.rows()),
             "",
             self.check_line(),
+            self.per_call_line(),
             f"errors: {self.errors}",
             f"lost updates: {self.lost_updates}{self.lost_breakdown()}",
             *(f"  {detail}" for detail in list(self.verifier.lost.values())[:20]),
@@ -614,6 +802,22 @@ class Result:
                 f"audit trails; {self.verifier.requests} requests in {self.check_seconds:.1f} s, "
                 f"errors: {describe_errors(self.verifier.errors)}")
 
+    def per_call_line(self) -> str:
+        ledger = self.ledger
+        refused = ", ".join(f"{scope}: {n}" for scope, n in sorted(ledger.refused.items()))
+        differences = self.verifier.settle_differences.values()
+        largest = max((abs(d) for d in differences), default=Decimal(0))
+        doubt = sum(ledger.doubt_settled.values()) + sum(ledger.doubt_held.values())
+        return (f"per-call path: {len(ledger.budget_teams)} budget teams, "
+                f"{sum(len(t) for t in ledger.budget_teams.values())} keys; "
+                f"{ledger.calls['reserve']} reserves held, {sum(ledger.refused.values())} refused "
+                f"with 429 ({refused or 'none'}), {ledger.calls['settle']} settled "
+                f"({sum(ledger.settled.values())} USD), {ledger.calls['release']} released; "
+                f"spend - settled: {'exact' if not largest else f'at most {largest} USD'} in "
+                f"{len(self.verifier.settle_differences)} teams; reserved after: read in "
+                f"{self.verifier.scopes_checked} scopes"
+                + (f"; in doubt: {doubt} USD" if doubt else ""))
+
     def lost_breakdown(self) -> str:
         kinds = Counter(kind for kind, _ in self.verifier.lost)
         return f" ({', '.join(f'{k}: {n}' for k, n in sorted(kinds.items()))})" if kinds else ""
@@ -641,8 +845,8 @@ def run(base_url: str, master_key: str, clients: int = DEFAULT_CLIENTS,
     is compared with the teams created)."""
     ledger = Ledger()
     shared = prepare(Http(base_url, master_key), ledger)
-    workers = [Client(index, Http(base_url, master_key), shared, seed)
-               for index in range(clients)]
+    workers = [Client(index, Http(base_url, master_key), shared, seed,
+                      Http(base_url, shared.gateway_key)) for index in range(clients)]
     started = time.monotonic()
     threads = [threading.Thread(target=client.run, args=(started + seconds,),
                                 name=f"load-client-{client.index}") for client in workers]
