@@ -270,3 +270,17 @@ def test_a_late_duplicate_of_a_refused_reserve_holds_nothing(api, gateway, monke
     assert (team_scope["reserved"], team_scope["spend"]) == (0.0, 0.0)
     again = _reserve(api, gateway, key, amount=0.2, request_id="dup")
     assert again.status == 429 and again.body["detail"]["scope"] == "team", again
+
+
+@pytest.mark.parametrize("few", [0, 20])
+def test_team_info_shows_each_membership_s_spend_whatever_its_size(api, gateway, caller,
+                                                                   monkeypatch, few):
+    # Given spend on bob's membership; read one by one (few members) or by the partition
+    from teamledger.domain import teams as team_domain
+
+    monkeypatch.setattr(team_domain, "FEW_MEMBERS", few)
+    api.ok(api.post("/spend/track", {"token": caller["key"]["token"], "spend": 0.75}))
+    info = api.ok(api.get("/team/info", query={"team_id": caller["team"]["team_id"]}))
+    spend = {m["user_id"]: m["spend"] for m in info["team_memberships"]}
+    assert spend[caller["user"]["user_id"]] == 0.75 and spend["default_user_id"] == 0.0
+    assert [k["spend"] for k in info["keys"]] == [0.75]

@@ -243,6 +243,9 @@ class FakeCounters:
                 item["spend"] = self.data.spend(ref)
         return items
 
+    def fill_members(self, team_id: str, members: list[Item]) -> list[Item]:
+        return self.fill(members)
+
     def marks(self, refs: Iterable[Ref]) -> dict[Ref, dict[str, int]]:
         found = {ref: self.data.counters.get(ref) for ref in dict.fromkeys(refs)}
         return {ref: {w: int(s) for w, s in c["w"].items()}
@@ -501,9 +504,13 @@ class FakeKeys:
     def for_auth(self, token: str) -> Item | None:
         return self.get(token)
 
-    def of_team(self, team_id: str) -> list[Item]:
-        return FakeCounters(self.data).fill([copy.deepcopy(k) for k in self.data.keys.values()
-                                             if k.get("team_id") == team_id])
+    def with_spend(self, token: str) -> Item | None:
+        found = self.get(token)
+        return FakeCounters(self.data).fill([found])[0] if found else None
+
+    def of_team(self, team_id: str, spend: bool = True) -> list[Item]:
+        found = [copy.deepcopy(k) for k in self.data.keys.values() if k.get("team_id") == team_id]
+        return FakeCounters(self.data).fill(found) if spend else found
 
     def put_new(self, tx: FakeTransaction, key: Item) -> None:
         tx.write(lambda: key["token"] not in self.data.keys,

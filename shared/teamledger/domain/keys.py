@@ -131,12 +131,11 @@ def key_info(actor: Actor, key: str | None) -> KeyInfo:
     caller = actor.caller
     check_gate(caller, Action.KEY_READ)
     token = (token_for(key) or "") if key else caller.token
-    item = stores().keys.get(token) if token else None
+    item = stores().keys.with_spend(token) if token else None
     owner = item is not None and item.get("user_id") and item.get("user_id") == caller.user_id
     authorize(caller, Action.KEY_READ, exists=item is not None, what="Key",
               relations={Relation.OWNER} if owner else set())
     assert item is not None  # authorize refused an unknown key
-    stores().counters.fill([item])
     return KeyInfo(key=token, info=listed_key(item))
 
 

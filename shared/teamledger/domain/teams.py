@@ -30,6 +30,7 @@ from teamledger.store.teams import ACTIVE, TeamView
 from teamledger.timestamps import to_iso, utcnow
 
 Item = dict[str, Any]
+FEW_MEMBERS = 20  # team/info: up to this many, their counters are read one by one
 CLEANUP_BATCH = 32  # three items each (delete, its counter, audit), plus the team, its
 # counter and its spend-order place: 99 of 100
 CLEANUP_ROUNDS = 5  # fresh looks after lost races; each look deletes all it found
@@ -122,7 +123,13 @@ def available_teams(actor: Actor) -> list[Team]:
 
 def team_info(actor: Actor, team_id: str) -> TeamInfo:
     view = load_for(actor.caller, Action.TEAM_READ, team_id)
-    keys = [listed_key(k) for k in stores().keys.of_team(team_id)]
+    key_items = stores().keys.of_team(team_id, spend=False)
+    if len(view.members) <= FEW_MEMBERS:  # members' and keys' spend in one BatchGetItem
+        stores().counters.fill(view.members + key_items)
+    else:  # a BatchGetItem bills a read unit per item: their partition's Query is cheaper
+        stores().counters.fill_members(team_id, view.members)
+        stores().counters.fill(key_items)
+    keys = [listed_key(k) for k in key_items]
     return TeamInfo(team_id=team_id, team_info=to_team(view), keys=keys,
                     team_memberships=[membership(m) for m in view.members])
 

@@ -15,14 +15,20 @@ class KeyStore:
         item = table.get(keys.api_key(token))
         return keys.without_keys(item) if item else None
 
+    def with_spend(self, token: str) -> Item | None:
+        """The key and its spend (item and counter in one BatchGetItem)."""
+        found = counters.CounterStore().read_with_spend([keys.api_key(token)])
+        return keys.without_keys(found[0]) if found else None
+
     def for_auth(self, token: str) -> Item | None:
         """Only what authentication needs, strongly consistent: a blocked key stops at once."""
         return table.get(keys.api_key(token), attributes=AUTH_FIELDS)
 
-    def of_team(self, team_id: str) -> list[Item]:
-        return counters.CounterStore().fill(
-            [keys.without_keys(i)
-             for i in table.Query(keys.team_keys_partition(team_id), index="GSI2").all()])
+    def of_team(self, team_id: str, spend: bool = True) -> list[Item]:
+        """The team's keys (with their spend, unless the caller reads it with more)."""
+        found = [keys.without_keys(i)
+                 for i in table.Query(keys.team_keys_partition(team_id), index="GSI2").all()]
+        return counters.CounterStore().fill(found) if spend else found
 
     def put_new(self, tx: Transaction, key: Item) -> None:
         token = key["token"]

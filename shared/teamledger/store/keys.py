@@ -117,19 +117,20 @@ def idempotency_record(idempotency_key: str) -> Key:
 
 
 # Counters: each budget scope's `spend`, `reserved` and `used` (= spend + reserved) in a small
-# item of its own, so a call never rewrites an entity item. A key's, a user's and a member's sit
-# in that entity's partition (team/info's Query reads the members' with them); a team's has a
-# partition of its own, apart from its members' (per call: ≤ 2 WCU on any one partition key).
+# item of its own, so a call never rewrites an entity item. A key's, a user's and a team's sit
+# in that entity's partition (the team partition's Query reads the team's with the team); the
+# memberships' have a partition per team of their own, apart from the team's (per call: ≤ 2
+# WCU on any one partition key).
 COUNTER_SK = "SPEND"
 MEMBER_COUNTER_PREFIX = "SPEND#"
-TEAM_COUNTER_PREFIX = "TEAMSPEND#"
+MEMBER_COUNTERS = "MEMBERSPEND#"
 
 
 def counter(ref: Ref) -> Key:
     if isinstance(ref, TeamRef):
-        return key(f"{TEAM_COUNTER_PREFIX}{ref.team_id}", COUNTER_SK)
+        return key(team_partition(ref.team_id), COUNTER_SK)
     if isinstance(ref, MemberRef):
-        return key(team_partition(ref.team_id), f"{MEMBER_COUNTER_PREFIX}{ref.user_id}")
+        return key(f"{MEMBER_COUNTERS}{ref.team_id}", f"{MEMBER_COUNTER_PREFIX}{ref.user_id}")
     if isinstance(ref, UserRef):
         return key(user_partition(ref.user_id), COUNTER_SK)
     return key(f"KEY#{ref.token}", COUNTER_SK)

@@ -49,8 +49,10 @@ class TeamStore:
     # --- reads ---------------------------------------------------------------------------
 
     def load(self, team_id: str, *, include_deleting: bool = False) -> TeamView | None:
-        """Team + members + memberships in one (paged) consistent Query of its partition."""
-        team, members, spend, roster = None, [], {}, {}  # type: ignore[var-annotated]
+        """Team (with its spend: its counter is in the partition) + members + memberships in
+        one (paged) consistent Query of its partition. The memberships' spend is not in it
+        (their counters have a partition of their own): CounterStore.fill reads it."""
+        team, members, spend, roster = None, [], 0, {}  # type: ignore[var-annotated]
         for item in table.Query(keys.team_partition(team_id), consistent=True).all():
             if item.get("entity") == "team":
                 team = keys.without_keys(item)
@@ -58,14 +60,12 @@ class TeamStore:
                 roster = item.get("roster") or {}
             elif item.get("entity") == "member":
                 members.append(keys.without_keys(item))
-            elif item.get("entity") == "counter":  # the members' counters share the partition
-                spend[item.get("user_id")] = money.usd(item.get("spend"))
+            elif item.get("entity") == "counter":
+                spend = item.get("spend", 0)
         if team is None or (team.get("status") != ACTIVE and not include_deleting):
             return None
-        for member in members:
-            member["spend"] = spend.get(member["user_id"], 0.0)
         team["roster"] = roster
-        counters.CounterStore().fill([team])
+        team["spend"] = money.usd(spend)
         return TeamView(team, members)
 
     def listed(self, team_ids: list[str]) -> list[TeamView]:
