@@ -267,16 +267,21 @@ def test_an_unknown_reservation_is_404(fake, token):
         _release("nope")
 
 
-def test_a_settle_left_halfway_is_finished_by_its_retry(fake, token):
-    # Given a settle whose team step fails (Busy) after the other scopes' steps applied
-    rid = _reserve(token, 0.5).reservation_id
-
+def _busy_at(fake, ref) -> None:
+    """The next step on `ref` fails Busy (throttled); the steps before it apply."""
     def busy(step: Step) -> None:
-        if step.ref != TeamRef("t1"):
+        if step.ref != ref:
             fake.before_step.append(busy)
             return
         raise Busy("throttled")
     fake.before_step.append(busy)
+
+
+def test_a_settle_left_halfway_is_finished_by_its_retry(fake, token):
+    # Given a settle whose team step fails (Busy) after the other scopes' steps applied
+    rid = _reserve(token, 0.5).reservation_id
+
+    _busy_at(fake, TeamRef("t1"))
     with pytest.raises(Busy):
         _settle(rid, 0.2)
     assert _held(fake, token)["key"] == (0.2, 0.0) and _held(fake, token)["team"] == (0.0, 0.5)
@@ -309,12 +314,7 @@ def test_a_lease_that_runs_out_is_charged_once_and_a_late_settle_corrects_it(fak
 
 def test_an_expired_lease_charges_only_what_its_reserve_held(fake, token):
     # Given a reserve that failed after its key step (its writer retired), never retried
-    def busy(step: Step) -> None:
-        if step.ref != UserRef("alice"):
-            fake.before_step.append(busy)
-            return
-        raise Busy("throttled")
-    fake.before_step.append(busy)
+    _busy_at(fake, UserRef("alice"))
     with pytest.raises(Busy):
         _reserve(token, 0.5, ttl_seconds=60)
     # And a later call of the same thread on every scope (a fresh writer: the old one's marks
@@ -330,12 +330,7 @@ def test_the_schedule_finishes_a_move_left_halfway(fake, token):
     # Given a release whose team step failed, and nobody retried it
     rid = _reserve(token, 0.5, ttl_seconds=60).reservation_id
 
-    def busy(step: Step) -> None:
-        if step.ref != TeamRef("t1"):
-            fake.before_step.append(busy)
-            return
-        raise Busy("throttled")
-    fake.before_step.append(busy)
+    _busy_at(fake, TeamRef("t1"))
     with pytest.raises(Busy):
         _release(rid)
     assert _held(fake, token)["team"] == (0.0, 0.5)

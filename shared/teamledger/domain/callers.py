@@ -2,6 +2,7 @@
 
 import hashlib
 from dataclasses import dataclass
+from typing import Any
 
 DEFAULT_USER_ID = "default_user_id"
 PROXY_ADMIN = "proxy_admin"
@@ -42,6 +43,22 @@ class Caller:
     @property
     def reads_everything(self) -> bool:
         return self.role in (PROXY_ADMIN, PROXY_ADMIN_VIEWER)
+
+
+def key_refusal(key: dict[str, Any], now: str) -> str | None:
+    """Why a stored key may not be used now ("blocked", "expired"), or None."""
+    if key.get("blocked"):
+        return "blocked"
+    if key.get("expires") and key["expires"] <= now:
+        return "expired"
+    return None
+
+
+def team_refusal(team: dict[str, Any] | None, active: str) -> str | None:
+    """Why a key's team (its gate: status, blocked) refuses the key ("gone", "blocked")."""
+    if team is None or team.get("status") != active:
+        return "gone"
+    return "blocked" if team.get("blocked") else None
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from typing import Any
 
 from teamledger import money
 from teamledger.domain import leases
-from teamledger.domain.callers import Actor
+from teamledger.domain.callers import Actor, key_refusal, team_refusal
 from teamledger.domain.keys import token_for
 from teamledger.domain.leases import HELD, REFUSED, RELEASED, SETTLED, expire_leases
 from teamledger.domain.limits import MAX_AMOUNT
@@ -119,17 +119,16 @@ def _end_user(value: str) -> tuple[Item, Item | None]:
     key = stores().keys.get(token) if token else None
     if key is None:
         raise _invalid_key("Authentication Error, the end user's key is not valid.")
-    if key.get("blocked"):
-        raise _invalid_key("Authentication Error, the end user's key is blocked.")
-    if key.get("expires") and key["expires"] <= to_iso(utcnow()):
-        raise _invalid_key("Authentication Error, the end user's key has expired.")
+    refusal = key_refusal(key, to_iso(utcnow()))
+    if refusal:
+        raise _invalid_key(f"Authentication Error, the end user's key is {refusal}.")
     team = None
     if key.get("team_id"):
         team = stores().teams.gate(key["team_id"], ("models", "tpm_limit", "rpm_limit"))
-        if team is None or team.get("status") != ACTIVE:
-            raise _invalid_key(f"Authentication Error, team {key['team_id']} does not exist.")
-        if team.get("blocked"):
-            raise _invalid_key(f"Authentication Error, team {key['team_id']} is blocked.")
+        refusal = team_refusal(team, ACTIVE)
+        if refusal:
+            raise _invalid_key(f"Authentication Error, team {key['team_id']} "
+                               f"{'does not exist' if refusal == 'gone' else 'is blocked'}.")
     return key, team
 
 

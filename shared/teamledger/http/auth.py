@@ -5,11 +5,20 @@ import hmac
 from functools import lru_cache
 
 from teamledger.config import settings
-from teamledger.domain.callers import DEFAULT_USER_ID, PROXY_ADMIN, Caller, token_of
+from teamledger.domain.callers import (
+    DEFAULT_USER_ID,
+    PROXY_ADMIN,
+    Caller,
+    key_refusal,
+    team_refusal,
+    token_of,
+)
 from teamledger.errors import Unauthorized
 from teamledger.store import stores
 from teamledger.store.teams import ACTIVE
 from teamledger.timestamps import to_iso, utcnow
+
+_IS = {"blocked": "is blocked", "expired": "has expired"}
 
 
 @lru_cache(maxsize=1)
@@ -47,10 +56,9 @@ def authenticate(authorization: str | None, route: str | None = None) -> Caller:
     key = stores().keys.for_auth(token)
     if key is None:
         raise Unauthorized("Authentication Error, invalid api key.")
-    if key.get("blocked"):
-        raise Unauthorized("Authentication Error, this key is blocked.")
-    if key.get("expires") and key["expires"] <= to_iso(utcnow()):
-        raise Unauthorized("Authentication Error, this key has expired.")
+    refusal = key_refusal(key, to_iso(utcnow()))
+    if refusal:
+        raise Unauthorized(f"Authentication Error, this key {_IS[refusal]}.")
     if key.get("team_id"):
         _require_active_team(key["team_id"])
     return Caller(token=token, user_id=key.get("user_id"), role=key.get("user_role"),
@@ -59,8 +67,8 @@ def authenticate(authorization: str | None, route: str | None = None) -> Caller:
 
 
 def _require_active_team(team_id: str) -> None:
-    team = stores().teams.gate(team_id)
-    if team is None or team.get("status") != ACTIVE:
+    refusal = team_refusal(stores().teams.gate(team_id), ACTIVE)
+    if refusal == "gone":
         raise Unauthorized("Authentication Error, this key's team no longer exists.")
-    if team.get("blocked"):
+    if refusal:
         raise Unauthorized(f"Authentication Error, team {team_id} is blocked.")
