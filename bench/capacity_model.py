@@ -473,20 +473,14 @@ def targets(rows: list[dict[str, Any]]) -> list[Target]:
     for call in (TRACK, TRACK_ID):
         found += _path_targets(rows, call, TRACK_WCU)
     pairs = _of(rows, PAIR)
-    rates = [(r, *team_rate(r, "wcu")) for r in pairs]
-    found.append(Target(
-        f"one team ≥ {TEAM_PAIRS_PER_S} pairs/s at ≤ {TEAM_SHARE:.0%} of a partition's "
-        f"{PARTITION_WCU:,} WCU/s",
-        bool(rates) and all(rate >= TEAM_PAIRS_PER_S for _r, rate, _p, _u in rates),
-        "; ".join(f"{r['members']} members: {rate:,.0f}/s ({where}, {units:g} WCU per pair)"
-                  for r, rate, where, units in rates)))
-    reads = [(r, *team_rate(r, "rcu")) for r in pairs]
-    found.append(Target(
-        f"(reads) one team ≥ {TEAM_PAIRS_PER_S} pairs/s at ≤ {TEAM_SHARE:.0%} of a "
-        f"partition's {PARTITION_RCU:,} RCU/s",
-        bool(reads) and all(rate >= TEAM_PAIRS_PER_S for _r, rate, _p, _u in reads),
-        "; ".join(f"{r['members']} members: {rate:,.0f}/s ({where}, {units:g} RCU per pair)"
-                  for r, rate, where, units in reads)))
+    for unit, prefix, limit in (("wcu", "", PARTITION_WCU), ("rcu", "(reads) ", PARTITION_RCU)):
+        rates = [(r, *team_rate(r, unit)) for r in pairs]
+        found.append(Target(
+            f"{prefix}one team ≥ {TEAM_PAIRS_PER_S} pairs/s at ≤ {TEAM_SHARE:.0%} of a "
+            f"partition's {limit:,} {unit.upper()}/s",
+            bool(rates) and all(rate >= TEAM_PAIRS_PER_S for _r, rate, _p, _u in rates),
+            "; ".join(f"{r['members']} members: {rate:,.0f}/s ({where}, {units:g} "
+                      f"{unit.upper()} per pair)" for r, rate, where, units in rates)))
     return found
 
 

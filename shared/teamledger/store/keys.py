@@ -140,14 +140,10 @@ def counter_ref(item: Attributes) -> Ref | None:
     """The entity a counter item counts for (None: not a counter)."""
     if item.get("entity") != "counter":
         return None
-    scope = item.get("scope")
-    if scope == "team":
-        return TeamRef(item["team_id"])
-    if scope == "team_membership":
-        return MemberRef(item["team_id"], item["user_id"])
-    if scope == "user":
-        return UserRef(item["user_id"])
-    return KeyRef(item["token"])
+    return ref_of(item | {"entity": _ENTITY_OF_SCOPE.get(str(item.get("scope")), "key")})
+
+
+_ENTITY_OF_SCOPE = {"team": "team", "team_membership": "member", "user": "user", "key": "key"}
 
 
 # A reservation (POST /spend/reserve): one partition each. While its lease may run out it is in
