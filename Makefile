@@ -12,9 +12,13 @@ PYTHON ?= $(if $(PY312),$(PY312),python3)
 VENV := .venv
 TOOLS := .venv-tools
 FUZZ := .venv-fuzz
+# The LiteLLM proxy and the plugin (integrations/litellm): pins of their own, on python3.12.
+LITELLM_VENV := .venv-litellm
+LITELLM_PORT ?= 4000
+LITELLM_CONFIG ?= integrations/litellm/config.yaml
 PY := $(VENV)/bin/python
 
-.PHONY: dev dev-reset audit-tail reset-budgets test unit integration e2e lint typecheck validate build bench openapi load fuzz clean
+.PHONY: dev dev-reset audit-tail reset-budgets test unit plugin integration e2e lint typecheck validate build bench openapi load fuzz litellm clean
 
 $(VENV)/.installed: requirements.txt shared/requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +38,15 @@ $(FUZZ)/.installed: requirements-fuzz.txt requirements.txt shared/requirements.t
 	$(PYTHON) -m venv $(FUZZ)
 	$(FUZZ)/bin/python -m pip install -q --upgrade pip
 	$(FUZZ)/bin/python -m pip install -q -r requirements-fuzz.txt
+	touch $@
+
+# LiteLLM's proxy refuses Python 3.13 and needs 3.12's wheels: no fallback to another python.
+$(LITELLM_VENV)/.installed: requirements-litellm.txt integrations/litellm/pyproject.toml
+	@test -n "$(PY312)" || { echo "the LiteLLM proxy needs python3.12 (pyenv install 3.12)" >&2; exit 1; }
+	$(PY312) -m venv $(LITELLM_VENV)
+	$(LITELLM_VENV)/bin/python -m pip install -q --upgrade pip
+	$(LITELLM_VENV)/bin/python -m pip install -q -r requirements-litellm.txt
+	$(LITELLM_VENV)/bin/python -m pip install -q --no-deps -e integrations/litellm
 	touch $@
 
 dev: $(VENV)/.installed
@@ -57,7 +70,7 @@ audit-tail: $(VENV)/.installed
 reset-budgets: $(VENV)/.installed
 	@PORT=$(PORT) $(PY) -m tests.support.resetbudgets
 
-test: lint typecheck validate unit integration e2e build
+test: lint typecheck validate unit plugin integration e2e build
 
 lint: $(VENV)/.installed
 	$(PY) -m ruff check .
@@ -72,7 +85,12 @@ unit: $(VENV)/.installed
 integration: $(VENV)/.installed
 	$(PY) -m pytest -q tests/integration
 
-e2e: $(VENV)/.installed
+# The plugin's own tests, in the proxy's venv (they import LiteLLM).
+plugin: $(LITELLM_VENV)/.installed
+	cd integrations/litellm && ../../$(LITELLM_VENV)/bin/python -m pytest -q -p no:cacheprovider tests
+
+# tests/e2e/test_litellm_proxy.py starts LiteLLM proxies from $(LITELLM_VENV).
+e2e: $(VENV)/.installed $(LITELLM_VENV)/.installed
 	$(PY) -m pytest -q tests/e2e
 
 validate: $(TOOLS)/.installed
@@ -104,5 +122,11 @@ load: $(VENV)/.installed
 fuzz: $(FUZZ)/.installed
 	$(FUZZ)/bin/python -m tests.support.fuzz
 
+# A LiteLLM proxy on LITELLM_PORT with the plugin, in front of the `make dev` on PORT (or
+# TEAMLEDGER_URL), with LITELLM_CONFIG (default: mock models priced per token). The gateway key:
+# TEAMLEDGER_KEY, else one generated with MASTER_KEY (make dev's).
+litellm: $(VENV)/.installed $(LITELLM_VENV)/.installed
+	PORT=$(PORT) LITELLM_PORT=$(LITELLM_PORT) LITELLM_CONFIG="$(LITELLM_CONFIG)" $(PY) -m tests.support.litellmproxy
+
 clean:
-	rm -rf $(VENV) $(TOOLS) $(FUZZ) .aws-sam .pytest_cache .mypy_cache
+	rm -rf $(VENV) $(TOOLS) $(FUZZ) $(LITELLM_VENV) .aws-sam .pytest_cache .mypy_cache
