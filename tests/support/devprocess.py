@@ -94,11 +94,12 @@ def dev_server_environment(port: int, master_key: str, data_dir: Path | None,
 @contextmanager
 def dev_server_process(log_dir: Path, *, data_dir: Path | None = None,
                        master_key: str | None = None,
-                       workers: int | None = None) -> Iterator[DevServerProcess]:
-    """`python -m tests.support.devserver` on a free port, with a moto of its own (fresh, or
-    with the data of `data_dir`), its handlers in `workers` processes (None: WORKERS), its
-    console in `log_dir`/devserver.log."""
-    port = free_port()
+                       workers: int | None = None,
+                       port: int | None = None) -> Iterator[DevServerProcess]:
+    """`python -m tests.support.devserver` on `port` (None: a free one), with a moto of its own
+    (fresh, or with the data of `data_dir`), its handlers in `workers` processes (None:
+    WORKERS), its console in `log_dir`/devserver.log."""
+    port = port or free_port()
     master_key = master_key or "sk-" + secrets.token_urlsafe(32)
     log_path = log_dir / "devserver.log"
     with open(log_path, "wb") as log:
