@@ -113,7 +113,7 @@ class TeamLedger:
         return Refused(response.status_code, detail)
 
     def _backoff(self, attempt: int) -> float:
-        ceiling = min(self.settings.max_backoff_s, self.settings.backoff_s * 2 ** (attempt - 1))
+        ceiling = min(self.settings.max_backoff_s, self.settings.backoff_s * 2.0 ** (attempt - 1))
         return ceiling * random.uniform(0.5, 1.0)
 
     def _http(self) -> httpx.AsyncClient:
