@@ -252,3 +252,14 @@ def test_teamledger_stopped_refuses_calls_and_charges_nothing_twice_once_back(tm
         time.sleep(2)  # a second settle of anything would show now
         assert spend(back, team_id) == 3 * CALL_COST
         assert reserved(back, gateway, key)["team"] == 0
+
+
+def test_the_teams_rpm_limit_is_enforced_by_litellm_and_its_refusal_holds_nothing(dev, gateway,
+                                                                                   proxy):
+    team_id, key = team_with_key(dev, max_budget=10, rpm_limit=1)
+
+    statuses = [chat(proxy, key)[0] for _ in range(3)]
+
+    assert statuses == [200, 429, 429]
+    assert eventually(lambda: spend(dev, team_id), CALL_COST) == CALL_COST
+    assert eventually(lambda: reserved(dev, gateway, key)["team"], 0) == 0
