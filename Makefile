@@ -107,7 +107,7 @@ build: $(TOOLS)/.installed
 openapi: $(VENV)/.installed
 	$(PY) -m tests.support.openapi
 
-bench: $(VENV)/.installed
+bench: $(VENV)/.installed $(LITELLM_VENV)/.installed
 	PYTHONPATH=shared:. $(PY) -m bench
 
 # LOAD_CLIENTS (16) clients send a mixed workload for LOAD_SECONDS (30) to a dev server of its own

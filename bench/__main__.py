@@ -11,6 +11,7 @@ from bench import (
     capacity_model,
     cold_start,
     list_scaling,
+    litellm_overhead,
     request_counts,
     reset_scaling,
     results,
@@ -104,10 +105,15 @@ def main() -> None:
     capacity_rows = capacity.measure()
     print(capacity_model.report(capacity_rows), flush=True)
 
+    section(litellm_overhead.TITLE)
+    litellm = litellm_overhead.measure()
+    print(litellm_overhead.report(litellm), flush=True)
+
     seconds = time.perf_counter() - started
     path = results.write(request_counts.results(scenario), cold, warm, seconds,
                          list_scaling.results(scaling), reset_scaling.results(scaling["reset"]),
-                         capacity_model.as_json(capacity_rows))
+                         capacity_model.as_json(capacity_rows),
+                         litellm_overhead.results(litellm))
     print(f"\nwrote {path.relative_to(path.parents[1])} in {seconds:.0f} s "
           f"(moto sections {moto_seconds:.0f} s, cold starts {cold_seconds:.0f} s)")
 

@@ -10,10 +10,12 @@ PATH = Path(__file__).resolve().parent / "results.json"
 
 
 def write(requests: dict, cold_start: dict, warm: dict, seconds: float,
-          list_scaling: dict, budget_reset: dict, capacity: list) -> Path:
+          list_scaling: dict, budget_reset: dict, capacity: list,
+          litellm_overhead: dict) -> Path:
     document = {
         "requests": requests,
         "capacity": capacity,
+        "litellm_overhead": litellm_overhead,
         "list_scaling": list_scaling,
         "budget_reset": budget_reset,
         "cold_start_ratio": {name: round(m["ratio"], 3) for name, m in cold_start.items()},
