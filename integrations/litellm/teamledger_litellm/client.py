@@ -74,9 +74,9 @@ class TeamLedger:
         body = {"reservation_id": reservation_id, "spend": usd_json(spend)}
         return await self._post("/spend/settle", body, self.settings.settle_attempts)
 
-    async def release(self, reservation_id: str) -> dict[str, Any]:
+    async def release(self, reservation_id: str, attempts: int | None = None) -> dict[str, Any]:
         body = {"reservation_id": reservation_id}
-        return await self._post("/spend/release", body, self.settings.settle_attempts)
+        return await self._post("/spend/release", body, attempts or self.settings.settle_attempts)
 
     async def _post(self, path: str, body: dict[str, Any], attempts: int) -> dict[str, Any]:
         failure = "no try made"
@@ -89,7 +89,11 @@ class TeamLedger:
                 failure = f"{type(error).__name__} on {path}"
                 continue
             if response.status_code < 400:
-                answer: dict[str, Any] = response.json()
+                try:
+                    answer: dict[str, Any] = response.json()
+                except ValueError:
+                    failure = f"{response.status_code} on {path} with a body that is not JSON"
+                    continue
                 return answer
             if response.status_code >= 500:
                 failure = f"{response.status_code} on {path}"

@@ -96,7 +96,7 @@ def prompt_tokens(model: str, body: dict[str, Any]) -> int:
     except Exception:  # noqa: BLE001 - any content the counter can't read falls back below
         pass
     payload = {name: value for name, value in body.items()
-               if name in ("messages", "prompt", "input", "system", "tools")}
+               if name in ("messages", "prompt", "input", "system", "tools", "contents")}
     return int(litellm.token_counter(model=model, text=json.dumps(payload, default=str)))
 
 

@@ -33,6 +33,8 @@ RESERVATION = "teamledger_reservation_id"
 RESERVED = "teamledger_reserved_usd"
 FAILED_OPEN = "teamledger_failed_open"
 UNAVAILABLE = "teamledger_unavailable"
+# Routes that count a prompt's tokens for a model without calling it.
+COUNTING_ROUTES = ("/count_tokens", ":countTokens", "/utils/token_counter")
 
 
 async def auth(request: Request, api_key: str) -> UserAPIKeyAuth:
@@ -51,16 +53,28 @@ async def auth(request: Request, api_key: str) -> UserAPIKeyAuth:
     body = await read_request_body(request)
     model = _model_of(request, body)
     token = hashlib.sha256(api_key.encode()).hexdigest()
-    amount = (worst_case(model, body, route, prices.prices(model),
+    called = model if not route.endswith(COUNTING_ROUTES) else None  # the model it will run
+    amount = (worst_case(called, body, route, prices.prices(called),
                          ledger.settings.default_max_output_tokens)
-              if model else Decimal(0))
+              if called else Decimal(0))
     reservation = await _reserve(ledger, token, amount, model)
     if reservation is None:
         return _failed_open(api_key, token)
-    if not model:
-        # Not a call to a model (e.g. GET /v1/models): the reservation only checked the key.
-        await ledger.release(reservation["reservation_id"])
+    if not called:
+        # Not a call to a model (e.g. GET /v1/models, counting tokens): the reservation only
+        # checked the key (and its model); LiteLLM logs no end for it that would release it.
+        await _release_key_check(ledger, reservation["reservation_id"])
     return identity(reservation, token, api_key, amount)
+
+
+async def _release_key_check(ledger: TeamLedger, reservation_id: str) -> None:
+    """Release a key check's 0 USD hold, one try: the key is already known to be valid, and a
+    hold of 0 left to its lease charges nothing, so a failed release must neither fail nor stall
+    the request."""
+    try:
+        await ledger.release(reservation_id, attempts=1)
+    except (Refused, Misconfigured, Unreachable) as error:
+        log.warning("release of key check %s failed (it holds 0 USD): %s", reservation_id, error)
 
 
 async def _reserve(ledger: TeamLedger, token: str, amount: Decimal,
@@ -132,7 +146,9 @@ def _failed_open(api_key: str, token: str) -> UserAPIKeyAuth:
 
 
 def _model_of(request: Request, body: dict[str, Any]) -> str | None:
-    model = body.get("model") or request.path_params.get("model")
+    # The path names it on Azure's routes ({model}) and Google's ({model_name}:generateContent).
+    model = (body.get("model") or request.path_params.get("model")
+             or request.path_params.get("model_name"))
     return model if isinstance(model, str) and model else None
 
 

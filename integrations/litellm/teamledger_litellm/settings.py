@@ -44,15 +44,15 @@ class Settings:
             key=key,
             fail_open=_flag(env, "TEAMLEDGER_FAIL_OPEN"),
             timeout_s=_number(env, "TEAMLEDGER_TIMEOUT", 5.0, low=0.1, high=120),
-            reserve_attempts=int(_number(env, "TEAMLEDGER_RESERVE_ATTEMPTS", 3, low=1, high=20)),
-            settle_attempts=int(_number(env, "TEAMLEDGER_SETTLE_ATTEMPTS", 10, low=1, high=100)),
+            reserve_attempts=_count(env, "TEAMLEDGER_RESERVE_ATTEMPTS", 3, high=20),
+            settle_attempts=_count(env, "TEAMLEDGER_SETTLE_ATTEMPTS", 10, high=100),
             backoff_s=_number(env, "TEAMLEDGER_BACKOFF", 0.2, low=0, high=60),
             max_backoff_s=_number(env, "TEAMLEDGER_MAX_BACKOFF", 30.0, low=0, high=600),
-            lease_s=int(_number(env, "TEAMLEDGER_LEASE_SECONDS", 600, low=1, high=3600)),
+            lease_s=_count(env, "TEAMLEDGER_LEASE_SECONDS", 600, high=3600),
             default_input_cost=_price(env, "TEAMLEDGER_DEFAULT_INPUT_COST_PER_TOKEN", "0.00001"),
             default_output_cost=_price(env, "TEAMLEDGER_DEFAULT_OUTPUT_COST_PER_TOKEN", "0.00003"),
-            default_max_output_tokens=int(_number(
-                env, "TEAMLEDGER_DEFAULT_MAX_OUTPUT_TOKENS", 4096, low=1, high=10**7)),
+            default_max_output_tokens=_count(
+                env, "TEAMLEDGER_DEFAULT_MAX_OUTPUT_TOKENS", 4096, high=10**7),
         )
 
 
@@ -76,6 +76,13 @@ def _number(env: dict[str, str], name: str, default: float, *, low: float, high:
     if not low <= value <= high:
         raise SettingsError(f"{name} must be from {low:g} to {high:g}, not {text}")
     return value
+
+
+def _count(env: dict[str, str], name: str, default: int, *, high: int) -> int:
+    value = _number(env, name, default, low=1, high=high)
+    if not value.is_integer():
+        raise SettingsError(f"{name} must be a whole number, not {env[name].strip()}")
+    return int(value)
 
 
 def _price(env: dict[str, str], name: str, default: str) -> Decimal:
