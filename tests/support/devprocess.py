@@ -60,6 +60,17 @@ def get(url: str, headers: dict | None = None, method: str = "GET") -> tuple[int
         return error.code, dict(error.headers), error.read()
 
 
+def stop(process: subprocess.Popen, grace_s: float = 10) -> None:
+    """SIGTERM, and SIGKILL if it has not ended after `grace_s`."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=grace_s)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+
+
 @dataclass
 class DevServerProcess:
     url: str
@@ -115,10 +126,4 @@ def dev_server_process(log_dir: Path, *, data_dir: Path | None = None,
         yield DevServerProcess(f"http://127.0.0.1:{port}", process, log_path, master_key)
     finally:
         # SIGTERM first: the server stops cleanly and removes its .devserver state file.
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=10)
+        stop(process)

@@ -23,6 +23,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.support.devprocess import stop
 from tests.support.template import REPO_ROOT
 
 LITELLM_VENV = REPO_ROOT / ".venv-litellm"
@@ -125,13 +126,7 @@ def litellm_process(log_dir: Path, teamledger_url: str, teamledger_key: str, *,
             time.sleep(0.2)
         yield ProxyProcess(url, process, log_path, master_key)
     finally:
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=10)
+        stop(process, grace_s=15)
 
 
 def _teamledger_url() -> str:
