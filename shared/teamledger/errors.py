@@ -68,6 +68,13 @@ class Busy(ServiceError):
     status = 503
 
 
+class Misconfigured(ServiceError):
+    """The deployment cannot serve safely (a weak master key): every request is refused until
+    its operator fixes it; the logs say what."""
+
+    status = 503
+
+
 class TransactionCancelled(Exception):
     """A lost race, not a client error (kept here, free of botocore, for api.py). The
     transaction committed nothing; `reasons[i]` is the code for item i ('None' = ok)."""

@@ -36,12 +36,12 @@ class BudgetPeriod:
         match = _PATTERN.fullmatch(text) if isinstance(text, str) else None
         if not match:
             raise BadRequest(
-                f"Invalid {field} {text!r}: use a number and one of s, m, h, d, w, mo "
+                f"Invalid {field} {_shown(text)}: use a number and one of s, m, h, d, w, mo "
                 "(e.g. 30s, 1h, 7d, 1mo)"
             )
         period = cls(int(match.group(1)), match.group(2))
         if period.count < 1 or period.too_long():
-            raise BadRequest(f"Invalid {field} {text!r}: must be between 1s and 100 years")
+            raise BadRequest(f"Invalid {field} {_shown(text)}: must be between 1s and 100 years")
         return period
 
     def too_long(self) -> bool:
@@ -71,3 +71,9 @@ class BudgetPeriod:
             months = (now.year - anchor.year) * 12 + now.month - anchor.month
             return months // self.count - 1
         return int((now - anchor).total_seconds() // (self.count * _SECONDS[self.unit]))
+
+
+def _shown(text: str, limit: int = 40) -> str:
+    """The value as the 400 quotes it: at most `limit` characters, so an answer never echoes a
+    huge input."""
+    return repr(text) if len(text) <= limit else f"{text[:limit]!r}... ({len(text)} characters)"

@@ -8,14 +8,52 @@ the API's order of checks), so they live in `domain/limits.py`, not in these sha
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic_core import PydanticCustomError
 
+from teamledger import sizes
 from teamledger.domain.limits import storable_json
 
+
+def at_most_bytes(limit: int) -> AfterValidator:
+    """Text of at most `limit` UTF-8 bytes (keys are measured in bytes, not characters); the
+    schema's maxLength says the same number in characters, which the bytes bound anyway, and
+    `x-max-bytes` the bytes."""
+    def check(text: str) -> str:
+        if sizes.utf8_size(text) > limit:
+            raise PydanticCustomError("string_too_long",
+                                      "String should have at most {max_bytes} bytes in UTF-8",
+                                      {"max_bytes": limit})
+        return text
+    return AfterValidator(check)
+
+
+def bytes_schema(limit: int) -> Any:
+    """The byte limit in the request's schema too (`x-max-bytes`; JSON Schema counts only
+    characters)."""
+    return Field(json_schema_extra={"x-max-bytes": limit})
+
+
+# An id: no control character (C0, DEL, C1), line or paragraph separator (U+2028, U+2029; NEL
+# is C1) or BOM (U+FEFF) anywhere, and no whitespace at either end (so none that is only
+# whitespace). Written out, not \s: the same classes in pydantic's and any client's regex.
+_NOT_IN_ID = r"\x00-\x1f\x7f-\x9f\u2028\u2029\ufeff"
+_SPACES = r" \u00a0\u1680\u2000-\u200a\u202f\u205f\u3000"
+ID_PATTERN = rf"^[^{_NOT_IN_ID}{_SPACES}](?:[^{_NOT_IN_ID}]*[^{_NOT_IN_ID}{_SPACES}])?$"
 Text = Annotated[str, StringConstraints(max_length=1024)]
-Id = Annotated[str, StringConstraints(min_length=1, max_length=256,
-                                      pattern=r"^[^\x00-\x1f\x7f]+$")]
-Email = Annotated[str, StringConstraints(min_length=3, max_length=320,
-                                         pattern=r"^[^\s@]+@[^\s@]+$")]
+Id = Annotated[str, StringConstraints(min_length=1, max_length=sizes.ID_BYTES,
+                                      pattern=ID_PATTERN),
+               at_most_bytes(sizes.ID_BYTES), bytes_schema(sizes.ID_BYTES)]
+# A filter by id in a query: an id, or empty where the parameter always allowed it (no filter).
+QueryId = Annotated[str, StringConstraints(max_length=sizes.ID_BYTES,
+                                           pattern=f"^$|{ID_PATTERN}"),
+                    at_most_bytes(sizes.ID_BYTES), bytes_schema(sizes.ID_BYTES)]
+Email = Annotated[str, StringConstraints(min_length=3, max_length=sizes.EMAIL_BYTES,
+                                         pattern=r"^[^\s@]+@[^\s@]+$"),
+                  at_most_bytes(sizes.EMAIL_BYTES), bytes_schema(sizes.EMAIL_BYTES)]
+Alias = Annotated[str, StringConstraints(max_length=sizes.ALIAS_BYTES),
+                  at_most_bytes(sizes.ALIAS_BYTES), bytes_schema(sizes.ALIAS_BYTES)]
+ChangedBy = Annotated[str, StringConstraints(min_length=1, max_length=sizes.CHANGED_BY_BYTES),
+                      at_most_bytes(sizes.CHANGED_BY_BYTES), bytes_schema(sizes.CHANGED_BY_BYTES)]
 Name = Annotated[str, StringConstraints(min_length=1, max_length=512)]
 # int first: whole numbers stay ints; NaN, fractions and the like reach limits.check_limit (400).
 Limit = int | float
@@ -39,7 +77,7 @@ class Member(Request):
 class TeamSettings(Request):
     """The fields /team/new and /team/update share (all optional in both)."""
 
-    team_alias: Text | None = None
+    team_alias: Alias | None = None
     organization_id: Id | None = None
     metadata: Metadata | None = None
     tpm_limit: Limit | None = None
@@ -54,7 +92,9 @@ class TeamSettings(Request):
 
 class TeamNewRequest(TeamSettings):
     team_id: Id | None = None
-    members_with_roles: list[Member] = Field(default_factory=list, max_length=20)
+    # One transaction: 5 items of the team, 4 of the caller's membership (and new user row),
+    # 5 per member (a new user with an email): 5 + 4 + 5 x 18 <= 100.
+    members_with_roles: list[Member] = Field(default_factory=list, max_length=18)
     models: list[Name] = Field(default_factory=list, max_length=1000)
     blocked: bool = False
 
@@ -92,7 +132,7 @@ RoutePattern = Annotated[str, StringConstraints(min_length=2, max_length=256,
 class KeyGenerateRequest(Request):
     user_id: Id | None = None
     team_id: Id | None = None
-    key_alias: Text | None = None
+    key_alias: Alias | None = None
     models: list[Name] = Field(default_factory=list, max_length=1000)
     max_budget: float | None = None
     budget_duration: Text | None = None
@@ -102,9 +142,9 @@ class KeyGenerateRequest(Request):
     allowed_routes: list[RoutePattern] = Field(default_factory=list, max_length=100)
 
 
-# member_add is one transaction (100 items at most): the team check, then per member its item,
-# maybe a new user's row, and an audit record for each.
-MAX_MEMBERS_PER_ADD = 24
+# member_add is one transaction (100 items at most): the roster update, then per member its
+# item and its record, and for a new user its row, its record and its email's item: 1 + 5 x 19.
+MAX_MEMBERS_PER_ADD = 19
 MemberList = Annotated[list[Member], Field(min_length=1, max_length=MAX_MEMBERS_PER_ADD)]
 
 
@@ -174,7 +214,7 @@ class SpendReleaseRequest(Request):
 
 class KeyDeleteRequest(Request):
     keys: list[Annotated[str, StringConstraints(min_length=1, max_length=512)]] = Field(
-        min_length=1, max_length=50)
+        min_length=1, max_length=sizes.KEYS_PER_DELETE)
 
 
 # --- responses ---------------------------------------------------------------------------

@@ -14,13 +14,21 @@ from botocore.exceptions import ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as BotocoreConnectionError
 
 from teamledger.config import settings
-from teamledger.errors import Busy
+from teamledger.errors import BadRequest, Busy
 
 # TransactionInProgressException: botocore's retry of a transaction (same ClientRequestToken)
 # reached DynamoDB while the first attempt was still being applied; the outcome is unknown.
 BUSY_CODES = frozenset({"ProvisionedThroughputExceededException", "ThrottlingException",
                         "RequestLimitExceeded", "InternalServerError", "ServiceUnavailable",
                         "TransactionInProgressException"})
+# DynamoDB's refusals for size, should one come that the store's own reckoning did not
+# foresee (table.Transaction refuses what it can reckon before sending): a 400, never a 500.
+TOO_LARGE = ("This change is too large to store: an item would be over DynamoDB's 400 KB. "
+             "Store less in metadata, models or model_aliases")
+TOO_LARGE_TOGETHER = ("These changes are too large for one transaction (over DynamoDB's 4 MB "
+                      "together): name fewer objects in one request")
+TOO_MANY_TOGETHER = ("This change takes more writes than one transaction holds (DynamoDB's 100): "
+                     "name fewer objects in one request")
 
 
 def aws_client(service: str, endpoint_url: str | None) -> Any:
@@ -48,6 +56,9 @@ def call(operation: str, request: dict[str, Any]) -> dict[str, Any]:
     except ClientError as error:
         if error_code(error) in BUSY_CODES:
             raise Busy("The table is busy; please retry") from error
+        if error_code(error) == "ValidationException" and too_large(error_message(error)):
+            together = "larger than" in error_message(error)
+            raise BadRequest(TOO_LARGE_TOGETHER if together else TOO_LARGE) from error
         raise
     except (BotocoreConnectionError, HTTPClientError) as error:  # timeouts; after retries
         raise Busy("The table did not answer in time; please retry") from error
@@ -55,3 +66,15 @@ def call(operation: str, request: dict[str, Any]) -> dict[str, Any]:
 
 def error_code(error: ClientError) -> str:
     return str(error.response.get("Error", {}).get("Code", ""))
+
+
+def error_message(error: ClientError) -> str:
+    return str(error.response.get("Error", {}).get("Message", ""))
+
+
+def too_large(message: str) -> bool:
+    """Whether DynamoDB refused something for its size: an item ("Item size has exceeded",
+    "Item size to update has exceeded"), a key ("Size of hashkey has exceeded", "Aggregated
+    size of all range keys has exceeded") or a request ("... cannot be larger than ...")."""
+    text = message.lower()
+    return ("size" in text and "exceeded" in text) or "larger than" in text

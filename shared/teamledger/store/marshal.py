@@ -26,9 +26,16 @@ def to_attr(value: Any) -> dict[str, Any]:
 
 
 def _number_text(value: int | float | Decimal) -> str:
-    # The shortest decimal that reads back as the same float, without an exponent: DynamoDB
-    # takes either, but moto's ADD cannot parse "1e-10".
-    return format(Decimal(repr(value)), "f") if isinstance(value, float) else str(value)
+    # Never an exponent, whatever the type (DynamoDB takes one, but moto's ADD cannot parse
+    # "1e-10": a sum stored so wedged every later ADD, issue 13): a float as the shortest
+    # decimal that reads back as it, with a fraction so that it reads back as a float (1e16
+    # is "10000000000000000.0", not an int); a Decimal as its digits.
+    if isinstance(value, float):
+        text = format(Decimal(repr(value)), "f")
+        return text if "." in text else f"{text}.0"
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    return str(value)
 
 
 def from_attr(attr: dict[str, Any]) -> Any:
@@ -59,3 +66,36 @@ def to_item(values: Item) -> dict[str, Any]:
 
 def from_item(item: dict[str, Any]) -> Item:
     return {k: from_attr(v) for k, v in item.items()}
+
+
+def item_size(item: dict[str, Any]) -> int:
+    """An item's size as DynamoDB counts it against its 400 KB, from the wire form, rounded up
+    so that it bounds moto's count too: names and text in UTF-8, a number as its digits plus
+    one (DynamoDB: about one byte per two digits, plus one), 3 bytes per map or list and 1 per
+    element of it."""
+    return sum(_text_size(name) + attr_size(value) for name, value in item.items())
+
+
+def attr_size(attr: dict[str, Any]) -> int:
+    (kind, value), = attr.items()
+    if kind == "S":
+        return _text_size(value)
+    if kind == "N":
+        return len(value) + 1
+    if kind in ("BOOL", "NULL"):
+        return 1
+    if kind == "M":
+        return 3 + sum(_text_size(k) + attr_size(v) + 1 for k, v in value.items())
+    if kind == "L":
+        return 3 + sum(attr_size(v) + 1 for v in value)
+    if kind == "SS":
+        return sum(_text_size(v) for v in value)
+    if kind == "NS":
+        return sum(len(v) + 1 for v in value)
+    if kind == "BS":
+        return sum(len(v) for v in value)
+    return len(value)  # B
+
+
+def _text_size(text: str) -> int:
+    return len(text.encode("utf-8", "surrogatepass"))

@@ -3,22 +3,43 @@ transaction that carries one request's changes. Only the stores in this package 
 """
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from botocore.exceptions import ClientError
 
-from teamledger.errors import Busy, ServiceError, TransactionCancelled
-from teamledger.store.client import call, error_code, table_name
-from teamledger.store.marshal import Item, from_item, to_item
+from teamledger import sizes
+from teamledger.errors import BadRequest, Busy, ServiceError, TransactionCancelled
+from teamledger.store.client import (
+    TOO_LARGE,
+    TOO_LARGE_TOGETHER,
+    TOO_MANY_TOGETHER,
+    call,
+    error_code,
+    table_name,
+    too_large,
+)
+from teamledger.store.marshal import Item, from_item, item_size, to_item
 
 Key = dict[str, str]
+# What a failed condition means: an error to raise, or a function that makes it from the
+# cancellation (and may read what the retry needs, as TeamStore's roster does).
+Refusal = ServiceError | Callable[[TransactionCancelled], Exception]
 
 
 # --- reads -------------------------------------------------------------------------------
 
+def key_fits(key: Key) -> bool:
+    """Whether DynamoDB can hold this key at all. One it cannot names no item: reads of it find
+    nothing (DynamoDB would refuse the request itself, a 500)."""
+    return (sizes.utf8_size(key["PK"]) <= sizes.PARTITION_KEY_BYTES
+            and sizes.utf8_size(key["SK"]) <= sizes.SORT_KEY_BYTES)
+
+
 def get(key: Key, *, consistent: bool = True, attributes: tuple[str, ...] = ()) -> Item | None:
+    if not key_fits(key):
+        return None
     request: dict[str, Any] = {"TableName": table_name(), "Key": to_item(key),
                                "ConsistentRead": consistent}
     if attributes:
@@ -31,7 +52,7 @@ def get(key: Key, *, consistent: bool = True, attributes: tuple[str, ...] = ()) 
 def batch_get(keys: list[Key], *, consistent: bool = True) -> list[Item]:
     """All items that exist among `keys` (any order); unprocessed keys are retried."""
     found: list[Item] = []
-    unique = list({(k["PK"], k["SK"]): k for k in keys}.values())
+    unique = [k for k in {(k["PK"], k["SK"]): k for k in keys}.values() if key_fits(k)]
     for start in range(0, len(unique), 100):
         pending: dict[str, Any] = {table_name(): {
             "Keys": [to_item(k) for k in unique[start:start + 100]], "ConsistentRead": consistent}}
@@ -105,9 +126,18 @@ class Query:
     def page(self, limit: int | None = None,
              start_key: Item | None = None) -> tuple[list[Item], Item | None]:
         """One page: (items, last_evaluated_key); keys are plain dicts of key attributes."""
+        if not self.can_match():
+            return [], None
         response = call("query", self.request(limit, start_key))
         last = response.get("LastEvaluatedKey")
         return [from_item(i) for i in response.get("Items", [])], from_item(last) if last else None
+
+    def can_match(self) -> bool:
+        """False for a partition, or a sort key prefix, longer than a key can be: no item has
+        it, and DynamoDB would refuse the Query itself."""
+        return (sizes.utf8_size(self.partition) <= sizes.PARTITION_KEY_BYTES
+                and (self.sk_prefix is None
+                     or sizes.utf8_size(self.sk_prefix) <= sizes.SORT_KEY_BYTES))
 
     def all(self) -> Iterator[Item]:
         start_key = None
@@ -119,6 +149,8 @@ class Query:
 
     def count(self) -> int:
         """How many items match (Select=COUNT, every page)."""
+        if not self.can_match():
+            return 0
         total, start_key = 0, None
         while True:
             response = call("query", self.request(None, start_key) | {"Select": "COUNT"})
@@ -134,7 +166,10 @@ class Query:
 
 def put_new(item: Item) -> bool:
     """Put `item` unless an item with its key exists; returns whether it was written."""
-    return _conditional("put_item", {"TableName": table_name(), "Item": to_item(item),
+    wire = to_item(item)
+    if item_size(wire) > sizes.ITEM_BYTES:
+        raise BadRequest(TOO_LARGE)
+    return _conditional("put_item", {"TableName": table_name(), "Item": wire,
                                      "ConditionExpression": "attribute_not_exists(PK)"})
 
 
@@ -179,22 +214,31 @@ class Transaction:
 
     A write may name the error that its failed condition means to the client (`refusal`):
     commit raises the first such error among the writes that failed, else
-    TransactionCancelled (a lost race, for `retry.retry` to run again)."""
+    TransactionCancelled (a lost race, for `retry.retry` to run again). `after_commit` runs
+    something once the transaction has committed.
+
+    Before it is sent, a transaction reckons its size (marshal.item_size): an item put over
+    sizes.ITEM_BYTES, writes over sizes.TRANSACTION_BYTES together, or more writes than
+    sizes.TRANSACTION_ITEMS, are a 400 and nothing is written. An update or delete counts its
+    key and values, and the item it changes where the store knows it (`reckon`)."""
 
     def __init__(self) -> None:
         self.items: list[dict[str, Any]] = []
-        self._refusals: dict[int, ServiceError] = {}
+        self.size = 0  # the estimated bytes of its writes together
+        self._largest = 0  # of the items it puts
+        self._refusals: dict[int, Refusal] = {}
+        self._after_commit: list[Callable[[], None]] = []
 
     def __len__(self) -> int:
         return len(self.items)
 
     def put(self, item: Item, condition: str | None = None, values: Item | None = None,
-            refusal: ServiceError | None = None) -> int:
+            refusal: Refusal | None = None) -> int:
         return self._add("Put", {"Item": to_item(item)}, condition, values, None, refusal)
 
     def update(self, key: Key, changes: Item, condition: str | None = None,
                values: Item | None = None, names: dict[str, str] | None = None,
-               refusal: ServiceError | None = None) -> int:
+               refusal: Refusal | None = None) -> int:
         """SET/REMOVE `changes` (None removes an attribute)."""
         expression, change_names, change_values = update_expression(changes)
         return self._add("Update", {"Key": to_item(key), "UpdateExpression": expression},
@@ -203,7 +247,7 @@ class Transaction:
 
     def add(self, key: Key, counters: Item, condition: str | None = None,
             values: Item | None = None, names: dict[str, str] | None = None,
-            refusal: ServiceError | None = None) -> int:
+            refusal: Refusal | None = None) -> int:
         """ADD to number attributes: no read-modify-write, so concurrent adds never collide."""
         expression = "ADD " + ", ".join(f"#c{i} :c{i}" for i in range(len(counters)))
         return self.update_raw(
@@ -213,23 +257,23 @@ class Transaction:
 
     def update_raw(self, key: Key, expression: str, *, condition: str | None = None,
                    values: Item | None = None, names: dict[str, str] | None = None,
-                   refusal: ServiceError | None = None) -> int:
+                   refusal: Refusal | None = None) -> int:
         """An UpdateExpression as written (map paths, which `update` cannot say)."""
         return self._add("Update", {"Key": to_item(key), "UpdateExpression": expression},
                          condition, values, names, refusal)
 
     def delete(self, key: Key, condition: str | None = None, values: Item | None = None,
-               names: dict[str, str] | None = None, refusal: ServiceError | None = None) -> int:
+               names: dict[str, str] | None = None, refusal: Refusal | None = None) -> int:
         return self._add("Delete", {"Key": to_item(key)}, condition, values, names, refusal)
 
     def check(self, key: Key, condition: str, values: Item | None = None,
-              names: dict[str, str] | None = None, refusal: ServiceError | None = None) -> int:
+              names: dict[str, str] | None = None, refusal: Refusal | None = None) -> int:
         return self._add("ConditionCheck", {"Key": to_item(key)}, condition, values, names,
                          refusal)
 
     def _add(self, kind: str, body: dict[str, Any], condition: str | None,
              values: Item | None, names: dict[str, str] | None,
-             refusal: ServiceError | None) -> int:
+             refusal: Refusal | None) -> int:
         body["TableName"] = table_name()
         if condition:
             body["ConditionExpression"] = condition
@@ -238,13 +282,29 @@ class Transaction:
         if names:
             body["ExpressionAttributeNames"] = names
         self.items.append({kind: body})
+        if kind == "Put":
+            size = item_size(body["Item"])
+            self._largest = max(self._largest, size)
+        else:
+            size = item_size(body["Key"]) + item_size(body.get("ExpressionAttributeValues") or {})
+        self.size += size
         if refusal is not None:
             self._refusals[len(self.items) - 1] = refusal
         return len(self.items) - 1
 
+    def reckon(self, item: Item) -> None:
+        """Count the item an update or a delete of this transaction changes (as last read)."""
+        self.size += item_size(to_item(item))
+
     def commit(self) -> None:
         if not self.items:
             return
+        if self._largest > sizes.ITEM_BYTES:
+            raise BadRequest(TOO_LARGE)
+        if self.size > sizes.TRANSACTION_BYTES:
+            raise BadRequest(TOO_LARGE_TOGETHER)
+        if len(self.items) > sizes.TRANSACTION_ITEMS:
+            raise BadRequest(TOO_MANY_TOGETHER)
         # The token makes botocore's own retries (after a timeout, say) idempotent: a commit
         # that landed is not applied again, nor reported as a failed condition.
         request = {"TransactItems": self.items, "ClientRequestToken": str(uuid.uuid4())}
@@ -254,18 +314,27 @@ class Transaction:
             code = error_code(error)
             if code == "TransactionCanceledException":
                 reasons = error.response.get("CancellationReasons") or []
+                if any(r.get("Code") == "ValidationError" and too_large(r.get("Message") or "")
+                       for r in reasons):
+                    raise BadRequest(TOO_LARGE) from error
                 cancelled = TransactionCancelled([r.get("Code", "None") for r in reasons])
             elif code == "TransactionConflictException":
                 cancelled = TransactionCancelled(["TransactionConflict"])
             else:
                 raise
             raise self.refusal(cancelled) from error
+        for callback in self._after_commit:
+            callback()
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        self._after_commit.append(callback)
 
     def refusal(self, cancelled: TransactionCancelled) -> Exception:
         """What a cancellation means: the first named refusal that failed, else itself."""
         for index in sorted(self._refusals):
             if cancelled.failed_at(index):
-                return self._refusals[index]
+                refusal = self._refusals[index]
+                return refusal if isinstance(refusal, ServiceError) else refusal(cancelled)
         return cancelled
 
 
