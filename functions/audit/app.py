@@ -6,8 +6,9 @@ from typing import Annotated, Literal
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from teamledger import cursors
 from teamledger.domain import audit_log
+from teamledger.domain.audit import MAX_OBJECT_ID
 from teamledger.http.app import ServiceApp, lambda_entry
-from teamledger.http.models import AuditPage
+from teamledger.http.models import AuditPage, ChangedBy
 
 app = ServiceApp()
 
@@ -18,10 +19,10 @@ Action = Literal["created", "updated", "deleted", "blocked", "unblocked"]
 
 @app.get("/audit")
 def audit(
-    object_id: Annotated[str | None, Query(min_length=1, max_length=600)] = None,
+    object_id: Annotated[str | None, Query(min_length=1, max_length=MAX_OBJECT_ID)] = None,
     table_name: Annotated[TableName | None, Query()] = None,
     action: Annotated[Action | None, Query()] = None,
-    changed_by: Annotated[str | None, Query(min_length=1, max_length=256)] = None,
+    changed_by: Annotated[ChangedBy | None, Query()] = None,
     start: Annotated[datetime | None, Query()] = None,
     end: Annotated[datetime | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,

@@ -5,14 +5,14 @@ from typing import Annotated
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from teamledger.domain import team_lists
 from teamledger.http.app import ServiceApp, lambda_entry
-from teamledger.http.models import Team
+from teamledger.http.models import QueryId, Team
 
 app = ServiceApp()
 
 
 @app.get("/team/filter/ui")
 def team_filter_ui(
-    team_id: Annotated[str | None, Query(max_length=256)] = None,
+    team_id: Annotated[QueryId | None, Query()] = None,
     team_alias: Annotated[str | None, Query(max_length=512)] = None,
     page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
     page_size: Annotated[int, Query(ge=1, le=100)] = 50,

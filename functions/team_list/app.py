@@ -6,15 +6,15 @@ from typing import Annotated
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from teamledger.domain import team_lists
 from teamledger.http.app import ServiceApp, lambda_entry
-from teamledger.http.models import ListedTeam
+from teamledger.http.models import ListedTeam, QueryId
 
 app = ServiceApp()
 
 
 @app.get("/team/list")
 def team_list(
-    user_id: Annotated[str | None, Query(max_length=256)] = None,
-    organization_id: Annotated[str | None, Query(max_length=256)] = None,
+    user_id: Annotated[QueryId | None, Query()] = None,
+    organization_id: Annotated[QueryId | None, Query()] = None,
 ) -> list[ListedTeam]:
     return team_lists.list_teams(app.actor, user_id, organization_id)
 

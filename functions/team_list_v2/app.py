@@ -6,16 +6,16 @@ from typing import Annotated, Literal
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from teamledger.domain import team_lists
 from teamledger.http.app import ServiceApp, lambda_entry
-from teamledger.http.models import TeamPage
+from teamledger.http.models import QueryId, TeamPage
 
 app = ServiceApp()
 
 
 @app.get("/v2/team/list")
 def team_list_v2(
-    user_id: Annotated[str | None, Query(max_length=256)] = None,
-    organization_id: Annotated[str | None, Query(max_length=256)] = None,
-    team_id: Annotated[str | None, Query(max_length=256)] = None,
+    user_id: Annotated[QueryId | None, Query()] = None,
+    organization_id: Annotated[QueryId | None, Query()] = None,
+    team_id: Annotated[QueryId | None, Query()] = None,
     team_alias: Annotated[str | None, Query(max_length=512)] = None,
     page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
     page_size: Annotated[int, Query(ge=1, le=100)] = 10,

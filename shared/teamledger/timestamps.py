@@ -1,5 +1,5 @@
-"""The API's timestamps: ISO-8601 UTC, six fractional digits and a Z, so that text order is
-time order."""
+"""The API's timestamps: ISO-8601 UTC, a 4-digit year, six fractional digits and a Z, so that
+text order is time order."""
 
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -25,7 +25,9 @@ def use_clock(clock: Callable[[], datetime] | None) -> None:
 
 
 def to_iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime(_FORMAT)
+    """Always a 4-digit year (0999, not strftime's 999 on Linux): text order is time order
+    only at a fixed width."""
+    return moment.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 def from_iso(text: str) -> datetime:

@@ -2,9 +2,10 @@
 of the change itself, so the log holds exactly the changes that committed."""
 
 import os
+import re
 import uuid
 from datetime import timedelta
-from typing import Any
+from typing import Any, NewType
 
 from teamledger.domain.callers import Actor
 from teamledger.store import stores
@@ -18,10 +19,38 @@ KEY_TABLE = "LiteLLM_VerificationToken"
 
 CREATED, UPDATED, DELETED, BLOCKED, UNBLOCKED = (
     "created", "updated", "deleted", "blocked", "unblocked")
+# The master key's `changed_by_api_key`: a label, never its hash (viewers read the log, and a
+# hash of a guessable key is cracked offline).
+MASTER_KEY_LABEL = "master_key"
 
 
-def membership_id(team_id: str, user_id: str) -> str:
-    return f"{team_id}:{user_id}"
+# An AuditLog's `object_id`: the object's ids, each with '%' and ':' percent-escaped, joined
+# by ':' (a team `P:x` is `P%3Ax`; its membership of user `y` is `P%3Ax:y`, that of team `P`
+# and user `x:y` is `P:x%3Ay`). Ids without '%' or ':' are written as they are, so the
+# records of ordinary ids read as before. `record` takes only an ObjectId: every writer builds
+# it here (mypy holds them to it).
+ObjectId = NewType("ObjectId", str)
+_ESCAPES = {"%": "%25", ":": "%3A"}
+_ESCAPE = re.compile("[%:]")
+_UNESCAPE = re.compile("%(25|3A)", re.IGNORECASE)
+MAX_OBJECT_ID = 3 * 256 + 1 + 3 * 256  # a membership of two 256-character ids, all escaped
+
+
+def object_id(*ids: str) -> ObjectId:
+    return ObjectId(":".join(_ESCAPE.sub(lambda m: _ESCAPES[m.group()], i) for i in ids))
+
+
+def membership_id(team_id: str, user_id: str) -> ObjectId:
+    return object_id(team_id, user_id)
+
+
+def lookup_id(text: str) -> ObjectId:
+    """The object id that `GET /audit?object_id=` names: each ':'-separated part unescaped
+    (`%25`, `%3A` in either case; any other '%' is itself) and escaped again, so a writer's
+    object id is itself, an escape in lower case finds the same records, and a raw '%' finds
+    the id that holds it."""
+    return object_id(*(_UNESCAPE.sub(lambda m: chr(int(m.group(1), 16)), part)
+                       for part in text.split(":")))
 
 
 def _retention() -> timedelta:
@@ -29,7 +58,7 @@ def _retention() -> timedelta:
 
 
 def record(tx: Transaction, actor: Actor | None, action: str, table_name: str,
-           object_id: str, before: dict[str, Any] | None, after: dict[str, Any] | None,
+           object_id: ObjectId, before: dict[str, Any] | None, after: dict[str, Any] | None,
            changed_by: str | None = None) -> None:
     """`changed_by` names a changer without a key (the budget reset job)."""
     now = utcnow()
@@ -37,7 +66,7 @@ def record(tx: Transaction, actor: Actor | None, action: str, table_name: str,
         "id": str(uuid.uuid4()),
         "updated_at": to_iso(now),
         "changed_by": actor.changed_by if actor else changed_by,
-        "changed_by_api_key": actor.caller.token if actor else None,
+        "changed_by_api_key": _api_key_of(actor),
         "action": action,
         "table_name": table_name,
         "object_id": object_id,
@@ -45,6 +74,12 @@ def record(tx: Transaction, actor: Actor | None, action: str, table_name: str,
         "updated_values": after or {},
         "ttl": int((now + _retention()).timestamp()),
     })
+
+
+def _api_key_of(actor: Actor | None) -> str | None:
+    if actor is None:
+        return None
+    return MASTER_KEY_LABEL if actor.caller.is_master else actor.caller.token
 
 
 def changed_fields(before: dict[str, Any],

@@ -3,6 +3,7 @@ AuditStore for which key serves which filter)."""
 
 from datetime import UTC, datetime
 
+from teamledger.domain import audit
 from teamledger.domain.callers import Actor
 from teamledger.domain.policy import Action, authorize
 from teamledger.errors import BadRequest
@@ -19,9 +20,13 @@ def list_audit(actor: Actor, *, object_id: str | None = None, table_name: str | 
                start: datetime | None = None, end: datetime | None = None, limit: int = 50,
                cursor: str | None = None) -> AuditPage:
     authorize(actor.caller, Action.AUDIT_READ)
-    low, high = _utc_text("start", start), _utc_text("end", end)
-    if low and high and low > high:
+    start, end = _aware(start), _aware(end)
+    # start after end is decided on the times as sent: aware times compare without overflow
+    if start is not None and end is not None and start > end:
         raise BadRequest("start is after end")
+    low, high = _utc_text(start), _utc_text(end)
+    if object_id is not None:
+        object_id = audit.lookup_id(object_id)
     query = AuditQuery(object_id=object_id, table_name=table_name, action=action,
                        changed_by=changed_by, start=low, end=high, limit=limit)
     items, next_cursor = stores().audit.page(query, cursor)
@@ -29,12 +34,22 @@ def list_audit(actor: Actor, *, object_id: str | None = None, table_name: str | 
                      next_cursor=next_cursor)
 
 
-def _utc_text(name: str, moment: datetime | None) -> str | None:
-    """The time in UTC, as the records' sort keys write it; a time without a zone is UTC, as
-    every time of this API is. (Text order is time order.)"""
+def _aware(moment: datetime | None) -> datetime | None:
+    """A time without a zone is UTC, as every time of this API is."""
+    if moment is not None and moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    return moment
+
+
+# The calendar's edges in UTC: every record lies between them (timestamps have 4-digit years).
+EARLIEST, LATEST = datetime.min.replace(tzinfo=UTC), datetime.max.replace(tzinfo=UTC)
+
+
+def _utc_text(moment: datetime | None) -> str | None:
+    """The time in UTC, as the records' sort keys write it (text order is time order). A
+    valid time whose UTC falls outside years 1 to 9999 (0001-01-01T00:00:00+14:00) is
+    clamped to the calendar's edge, which selects the same records; it is compared as it is
+    (aware times compare without converting), so nothing overflows."""
     if moment is None:
         return None
-    try:
-        return to_iso(moment if moment.tzinfo else moment.replace(tzinfo=UTC))
-    except (OverflowError, ValueError) as error:  # 0001-01-01T00:00+14:00 is before year 1
-        raise BadRequest(f"{name} must be a time from year 1 to 9999 in UTC") from error
+    return to_iso(min(max(moment, EARLIEST), LATEST))

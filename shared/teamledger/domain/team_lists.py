@@ -225,5 +225,7 @@ def list_teams(actor: Actor, user_id: str | None, organization_id: str | None) -
                          keys=[listed_key(k) for k in g["key"]],
                          team_memberships=[membership(m) for m in g["member"]])
               for g in groups.values() if g["team"] is not None and wanted.matches(g["team"])]
-    return sorted(listed, key=lambda t: ((t.team_alias or "").lower(), t.team_id))
+    # The alias order's own sort key, as /v2/team/list's: one order on every list.
+    return sorted(listed, key=lambda t: sort_key("team_alias", {"team_id": t.team_id,
+                                                                "team_alias": t.team_alias}))
 

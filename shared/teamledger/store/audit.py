@@ -76,6 +76,11 @@ class AuditQuery:
                 and values[2].startswith(keys.audit_partition(""))):
             raise BadRequest(NOT_A_CURSOR)
         _, _, pk, sk = values
+        bounds = self.key_range()
+        if bounds and not bounds[0] <= sk <= bounds[1]:
+            # Another time range's position: DynamoDB refuses a start key outside the key
+            # condition ("outside query boundaries"), so it is this query's 400, not a 500.
+            raise BadRequest(NOT_A_CURSOR)
         key: Item = keys.key(pk, sk)
         if self.index is None:
             if pk != self.partition:

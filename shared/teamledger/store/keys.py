@@ -16,6 +16,7 @@ USER_SK = "USER"
 KEY_SK = "KEY"
 MEMBER_PREFIX = "MEMBER#"
 TEAM_LINK_PREFIX = "TEAM#"  # a member item's GSI1SK: the user's link to that team
+USER_KEY_PREFIX = "KEY#"  # a key item's GSI1SK: the user's link to that key
 ALL_TEAMS = "TEAMS"  # the partition of the three team-order indexes (GSI3, GSI5, GSI6)
 TEAM_DATA = "TEAMDATA"  # GSI7: every team, member and team key, grouped by team
 TEAM_COUNTER_PK = "COUNTER#TEAMS"
@@ -197,8 +198,21 @@ TEAM_ORDERS = {"team_alias": "GSI3", "created_at": "GSI5", "spend": "GSI6"}
 # GSI6 (spend) is sharded: SPEND_ORDER_SHARDS partitions, merged by a page.
 
 
+# The alias order's sort key, `<alias>#<team_id>`, orders as (alias lowercased, team_id) do,
+# in UTF-8 bytes as DynamoDB compares sort keys. For that, the '#' ending the alias must sort
+# below every character the alias part holds (else "x platform" came before "x", ' ' < '#'):
+# each character up to '$' (controls, ' ', '!', '"', '#', '$') is written as '$' and one of
+# '@' to 'd' ('$' + chr(0x40 + c)), which keeps their order, above '#' and below '%'. The
+# part is the alias's first ALIAS_ORDER_CHARS characters (at most 4 bytes each: with a
+# 256-character id the key stays within an index sort key's 1,024 bytes); aliases alike that
+# far are ordered by team id. Every list sorts by this key (team_orders.sort_key).
+ALIAS_ORDER_CHARS = 190
+_ALIAS_ESCAPES = {c: f"${chr(0x40 + c)}" for c in range(ord("$") + 1)}
+
+
 def alias_order(team_id: str, team_alias: str | None) -> str:
-    return f"{(team_alias or '').lower()}#{team_id}"
+    alias = (team_alias or "").lower()[:ALIAS_ORDER_CHARS].translate(_ALIAS_ESCAPES)
+    return f"{alias}#{team_id}"
 
 
 def created_order(team_id: str, created_at: str) -> str:
@@ -245,13 +259,29 @@ def user_index(user_id: str, user_email: str | None) -> Attributes:
 
 
 def email_partition(user_email: str) -> str:
-    return f"EMAIL#{user_email.lower()}"
+    return f"EMAIL#{normal_email(user_email)}"
+
+
+def normal_email(user_email: str) -> str:
+    """An email as it is unique and looked up: the whole address lowercased (str.lower), so
+    `Ann@X.com` and `ann@x.com` are one email. The stored `user_email` keeps the case given."""
+    return user_email.lower()
+
+
+EMAIL_SK = "EMAIL"
+
+
+def email(user_email: str) -> Key:
+    """The email's own item (`user_id`: whose it is): one per email, written with its user in
+    one transaction on condition that it does not exist, so no two users share an email. Its
+    PK is the user row's GSI2PK; the two never meet (table vs index)."""
+    return key(email_partition(user_email), EMAIL_SK)
 
 
 def key_index(token: str, user_id: str | None, team_id: str | None) -> Attributes:
     attrs: Attributes = {}
     if user_id:
-        attrs |= {"GSI1PK": f"USER#{user_id}", "GSI1SK": f"KEY#{token}"}
+        attrs |= {"GSI1PK": f"USER#{user_id}", "GSI1SK": f"{USER_KEY_PREFIX}{token}"}
     if team_id:
         attrs |= {"GSI2PK": team_keys_partition(team_id), "GSI2SK": f"KEY#{token}",
                   "GSI7PK": TEAM_DATA, "GSI7SK": f"{team_id}#K#{token}"}
