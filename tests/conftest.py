@@ -67,3 +67,18 @@ def audit_stream(moto_endpoint) -> str:
 
     create_stream(boto3.client("kinesis"), AUDIT_STREAM)
     return AUDIT_STREAM
+
+
+@pytest.fixture
+def available_teams(monkeypatch):
+    """Sets AVAILABLE_TEAMS (the teams anyone may join) for one test; settings are read once
+    per cold start, so their cache is cleared on the way in and out."""
+    from teamledger.config import settings
+
+    def make_available(*team_ids: str) -> None:
+        monkeypatch.setenv("AVAILABLE_TEAMS", ",".join(team_ids))
+        settings.cache_clear()
+
+    yield make_available
+    monkeypatch.delenv("AVAILABLE_TEAMS", raising=False)
+    settings.cache_clear()

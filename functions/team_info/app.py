@@ -5,13 +5,13 @@ from typing import Annotated
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from teamledger.domain import teams
 from teamledger.http.app import ServiceApp, lambda_entry
-from teamledger.http.models import TeamInfo
+from teamledger.http.models import Id, TeamInfo
 
 app = ServiceApp()
 
 
 @app.get("/team/info")
-def team_info(team_id: Annotated[str, Query(min_length=1, max_length=256)]) -> TeamInfo:
+def team_info(team_id: Annotated[Id, Query()]) -> TeamInfo:
     return teams.team_info(app.actor, team_id)
 
 

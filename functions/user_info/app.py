@@ -5,13 +5,13 @@ from typing import Annotated
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from teamledger.domain import users
 from teamledger.http.app import ServiceApp, lambda_entry
-from teamledger.http.models import UserInfo
+from teamledger.http.models import QueryId, UserInfo
 
 app = ServiceApp()
 
 
 @app.get("/user/info")
-def user_info(user_id: Annotated[str | None, Query(max_length=256)] = None) -> UserInfo:
+def user_info(user_id: Annotated[QueryId | None, Query()] = None) -> UserInfo:
     return users.user_info(app.actor, user_id)
 
 

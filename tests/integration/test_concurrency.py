@@ -2,30 +2,20 @@
 its own process (Powertools' resolver is one request at a time per process, as in Lambda),
 all against the same moto server. Nothing is lost, duplicates are refused atomically."""
 
-import multiprocessing
 import os
 import uuid
-from concurrent.futures import ProcessPoolExecutor
 
 import boto3
 import pytest
 
+from tests.support.workers import call, worker_pool
+
 WORKERS = 8
-
-
-def _call(method: str, path: str, body: dict) -> tuple[int, dict]:
-    from tests.support.client import Api
-
-    reply = Api().call(method, path, body=body)
-    return reply.status, reply.body
 
 
 @pytest.fixture(scope="module")
 def pool(moto_endpoint):
-    # spawn: each worker starts clean and reads the moto endpoint from the inherited environment
-    with ProcessPoolExecutor(WORKERS, mp_context=multiprocessing.get_context("spawn")) as pool:
-        list(pool.map(_call, ["GET"] * WORKERS, ["/health/liveliness"] * WORKERS,
-                      [{}] * WORKERS))  # warm every worker up
+    with worker_pool(WORKERS) as pool:
         yield pool
 
 
@@ -38,7 +28,7 @@ def _audit_records(object_id: str) -> list[dict]:
 
 def test_concurrent_creates_of_one_team_id_make_one_team(api, pool):
     team_id = f"race-{uuid.uuid4().hex[:8]}"
-    replies = list(pool.map(_call, ["POST"] * 16, ["/team/new"] * 16,
+    replies = list(pool.map(call, ["POST"] * 16, ["/team/new"] * 16,
                             [{"team_id": team_id, "team_alias": f"a{i}"} for i in range(16)]))
     statuses = sorted(status for status, _ in replies)
     assert statuses == [200] + [400] * 15, replies
@@ -48,7 +38,7 @@ def test_concurrent_creates_of_one_team_id_make_one_team(api, pool):
 
 def test_concurrent_keys_for_a_new_user_create_the_user_once(api, pool):
     user_id = f"racer-{uuid.uuid4().hex[:8]}"
-    replies = list(pool.map(_call, ["POST"] * 16, ["/key/generate"] * 16,
+    replies = list(pool.map(call, ["POST"] * 16, ["/key/generate"] * 16,
                             [{"user_id": user_id}] * 16))
     assert [status for status, _ in replies] == [200] * 16, replies
     info = api.ok(api.get("/user/info", query={"user_id": user_id}))
@@ -62,7 +52,7 @@ def test_concurrent_updates_of_one_team_lose_nothing(api, pool):
               "team_alias", "organization_id", "models", "metadata"]
     values = [1, 2, 3, 4.5, "renamed", "org-1", ["m"], {"k": "v"}]
     bodies = [{"team_id": team["team_id"], f: v} for f, v in zip(fields, values, strict=True)]
-    replies = list(pool.map(_call, ["POST"] * len(bodies), ["/team/update"] * len(bodies),
+    replies = list(pool.map(call, ["POST"] * len(bodies), ["/team/update"] * len(bodies),
                             bodies))
     assert [status for status, _ in replies] == [200] * len(bodies), replies
     final = api.ok(api.get("/team/info", query={"team_id": team["team_id"]}))["team_info"]
@@ -77,7 +67,7 @@ def test_concurrent_adds_of_different_users_to_one_team_all_land(api, pool):
     user_ids = [f"joiner-{uuid.uuid4().hex[:8]}" for _ in range(20)]
     # When they are all added at once, one request each
     bodies = [{"team_id": team_id, "member": {"user_id": u}} for u in user_ids]
-    replies = list(pool.map(_call, ["POST"] * 20, ["/team/member_add"] * 20, bodies))
+    replies = list(pool.map(call, ["POST"] * 20, ["/team/member_add"] * 20, bodies))
     # Then every add succeeds and the team has every one of them
     assert [status for status, _ in replies] == [200] * 20, replies
     members = api.ok(api.get("/team/info", query={"team_id": team_id}))["team_info"]["members"]
@@ -91,7 +81,7 @@ def test_concurrent_adds_of_one_user_give_one_200_and_seven_400s(api, pool):
     user_id = api.new_user()["user_id"]
     # When the same add is sent 8 times at once
     body = {"team_id": team_id, "member": {"user_id": user_id}}
-    replies = list(pool.map(_call, ["POST"] * 8, ["/team/member_add"] * 8, [body] * 8))
+    replies = list(pool.map(call, ["POST"] * 8, ["/team/member_add"] * 8, [body] * 8))
     # Then one adds the member; the others are told they are already in
     statuses = sorted(status for status, _ in replies)
     assert statuses == [200] + [400] * 7, replies

@@ -66,3 +66,24 @@ def charge(fake: FakeStores, ref: Ref, usd: float) -> None:
     writer = Writer.current()
     result = fake.counters.step(Step(ref, writer.id, writer.take(1), spend=units(usd)))
     assert result.outcome is Outcome.APPLIED, result
+
+
+@pytest.fixture
+def team(fake) -> str:
+    """A team `t1`, made by the master key."""
+    from teamledger.domain import teams
+    from teamledger.http.models import TeamNewRequest
+
+    teams.create_team(ADMIN, TeamNewRequest(team_id="t1"))
+    return "t1"
+
+
+def add_members(team_id: str, *member: dict, caller: Actor | None = None, **fields):
+    """`/team/member_add` of one member, or of several as a list, by `caller` (the master
+    key)."""
+    from teamledger.domain import members
+    from teamledger.http.models import MemberAddRequest
+
+    body = list(member) if len(member) > 1 else member[0]
+    return members.add_members(caller or ADMIN,
+                               MemberAddRequest(team_id=team_id, member=body, **fields))

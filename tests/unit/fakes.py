@@ -31,11 +31,13 @@ from zlib import crc32
 from botocore.exceptions import ClientError
 from teamledger import money
 from teamledger.errors import ServiceError, TransactionCancelled
+from teamledger.store import teams as team_store
 from teamledger.store.counters import Outcome, Result, Step, new_counter
 from teamledger.store.keys import LEASE_SHARDS, lease_index, ref_of, spend_order
 from teamledger.store.refs import KeyRef, MemberRef, Ref, TeamRef, UserRef
+from teamledger.store.table import Refusal
 from teamledger.store.team_orders import TeamMatch, sort_key
-from teamledger.store.teams import ACTIVE, DELETING, ROSTER_LIMIT, TeamView
+from teamledger.store.teams import ACTIVE, DELETING, RosterChanged, TeamView, fitting
 
 Item = dict[str, Any]
 
@@ -47,6 +49,7 @@ class Data:
     teams: dict[str, Item] = field(default_factory=dict)
     members: dict[tuple[str, str], Item] = field(default_factory=dict)
     users: dict[str, Item] = field(default_factory=dict)
+    emails: dict[str, str] = field(default_factory=dict)  # email lowercased -> its user's id
     keys: dict[str, Item] = field(default_factory=dict)
     counters: dict[Ref, Item] = field(default_factory=dict)  # units; marks in `w`
     reservations: dict[str, Item] = field(default_factory=dict)
@@ -103,22 +106,28 @@ def _stored(values: Item) -> Item:
 class _Write:
     holds: Callable[[], bool]
     apply: Callable[[], None]
-    refusal: ServiceError | None
+    refusal: Refusal | None
     item: Hashable | None  # which item it writes (None: one of its own, such as a record)
 
 
 class FakeTransaction:
+    size = 0  # the real one's reckoning of its bytes (item sizes are not modelled here)
+
     def __init__(self, data: Data, before_commit: list[Callable[[], None]]):
         self.data = data
         self.writes: list[_Write] = []
         self._before_commit = before_commit
+        self._after_commit: list[Callable[[], None]] = []
 
     def __len__(self) -> int:
         return len(self.writes)
 
     def write(self, holds: Callable[[], bool], apply: Callable[[], None],
-              refusal: ServiceError | None = None, item: Hashable | None = None) -> None:
+              refusal: Refusal | None = None, item: Hashable | None = None) -> None:
         self.writes.append(_Write(holds, apply, refusal, item))
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        self._after_commit.append(callback)
 
     def commit(self) -> None:
         if not self.writes:
@@ -136,15 +145,20 @@ class FakeTransaction:
         with self.data.lock:
             held = [w.holds() for w in self.writes]
             if not all(held):
+                cancelled = TransactionCancelled(["None" if ok else "ConditionalCheckFailed"
+                                                  for ok in held])
                 refused = next((w.refusal for w, ok in zip(self.writes, held, strict=True)
                                 if not ok and w.refusal is not None), None)
-                if refused is not None:
+                if isinstance(refused, ServiceError):
                     raise refused
-                raise TransactionCancelled(["None" if ok else "ConditionalCheckFailed"
-                                            for ok in held])
+                if refused is not None:
+                    raise refused(cancelled)
+                raise cancelled
             for w in self.writes:
                 w.apply()
             self.data.commits += 1
+        for callback in self._after_commit:
+            callback()
 
 
 # --- counters ------------------------------------------------------------------------------
@@ -338,9 +352,10 @@ class FakeTeams:
     def put_new(self, tx: FakeTransaction, team: Item, members: list[Item],
                 refusal: ServiceError) -> None:
         def apply() -> None:
+            entries = fitting({}, 0, members)
             self.data.teams[team["team_id"]] = {
                 "entity": "team", "status": ACTIVE, "version": 1,
-                "roster": {m["user_id"]: _roster_entry(m) for m in members[:ROSTER_LIMIT]},
+                "roster": entries, "roster_bytes": sum(e["size"] for e in entries.values()),
             } | _stored(team)
         tx.write(lambda: team["team_id"] not in self.data.teams, apply, refusal,
                  TeamRef(team["team_id"]))
@@ -356,18 +371,49 @@ class FakeTeams:
                      refusal: ServiceError | None = None) -> None:
         tx.write(lambda: self._active(team_id), lambda: None, refusal, TeamRef(team_id))
 
+    def rosters(self, team_ids: list[str]) -> dict[str, Item]:
+        return {t: {"team_id": t, "roster": copy.deepcopy(self.data.teams[t]["roster"]),
+                    "roster_bytes": self.data.teams[t]["roster_bytes"]}
+                for t in dict.fromkeys(team_ids) if t in self.data.teams}
+
     def add_to_roster(self, tx: FakeTransaction, team: Item, members: list[Item],
                       refusal: ServiceError | None = None) -> None:
-        room = max(0, ROSTER_LIMIT - len(team.get("roster") or {}))
-        entries = {m["user_id"]: _roster_entry(m) for m in members[:room]}
-        tx.write(lambda: self._active(team["team_id"]),
-                 lambda: self.data.teams[team["team_id"]]["roster"].update(entries), refusal,
-                 TeamRef(team["team_id"]))
+        """As the store: the room reckoned from the team dict's roster (as last read), the
+        write on condition that the stored roster still has it; else RosterChanged, with the
+        dict's roster read again; after the commit, the dict holds the new entries."""
+        team_id = team["team_id"]
+        if "roster" not in team:
+            team.update(self.rosters([team_id]).get(team_id) or {})
+        entries = fitting(team.get("roster") or {}, int(team.get("roster_bytes") or 0), members)
+        added = sum(e["size"] for e in entries.values())
+
+        def holds() -> bool:
+            stored = self.data.teams.get(team_id)
+            return self._active(team_id) and stored is not None and \
+                len(stored["roster"]) <= team_store.ROSTER_LIMIT - len(entries) and \
+                stored["roster_bytes"] <= team_store.ROSTER_BYTES - added
+
+        def apply() -> None:
+            stored = self.data.teams[team_id]
+            stored["roster"].update(copy.deepcopy(entries))
+            stored["roster_bytes"] += added
+
+        def refused(cancelled: TransactionCancelled) -> Exception:
+            if not self._active(team_id):
+                return refusal or cancelled
+            team.update(self.rosters([team_id]).get(team_id) or {})
+            return RosterChanged(cancelled.reasons)
+
+        tx.write(holds, apply, refused, TeamRef(team_id))
+        tx.after_commit(lambda: team.update(
+            roster=(team.get("roster") or {}) | entries,
+            roster_bytes=int(team.get("roster_bytes") or 0) + added))
 
     def remove_from_roster(self, tx: FakeTransaction, team_id: str, user_id: str) -> None:
-        tx.write(lambda: self._active(team_id),
-                 lambda: self.data.teams[team_id]["roster"].pop(user_id, None),
-                 item=TeamRef(team_id))
+        def apply() -> None:
+            stored = self.data.teams[team_id]
+            stored["roster_bytes"] -= (stored["roster"].pop(user_id, None) or {}).get("size", 0)
+        tx.write(lambda: self._active(team_id), apply, item=TeamRef(team_id))
 
     def set_roster_role(self, tx: FakeTransaction, team: Item, user_id: str, role: str) -> None:
         def apply() -> None:
@@ -413,11 +459,6 @@ class FakeTeams:
         tx.write(lambda: True, apply)
 
 
-def _roster_entry(member: Item) -> Item:
-    return {"user_email": member.get("user_email"), "role": member["role"],
-            "order": f"{member.get('joined_at', '')}#{member.get('join_order', 0):06d}"}
-
-
 def roster_view(team: Item) -> TeamView:
     roster = sorted(team.get("roster", {}).items(), key=lambda e: e[1]["order"])
     return TeamView(copy.deepcopy(team), [
@@ -458,6 +499,12 @@ class FakeMembers:
                  item=MemberRef(*at))
         delete_counter(self.data, tx, MemberRef(*at))
 
+    def check_role(self, tx: FakeTransaction, team_id: str, user_id: str, role: str,
+                   refusal: ServiceError) -> None:
+        at = (team_id, user_id)
+        tx.write(lambda: (self.data.members.get(at) or {}).get("role") == role, lambda: None,
+                 refusal, MemberRef(*at))
+
     def roles_of(self, user_id: str | None, team_ids: set[str]) -> dict[str, str]:
         return {t: m["role"] for (t, u), m in self.data.members.items()
                 if u == user_id and t in team_ids}
@@ -481,12 +528,26 @@ class FakeUsers:
         return [copy.deepcopy(u) for u in self.data.users.values()
                 if (u.get("user_email") or "").lower() == user_email.lower()][:limit]
 
-    def put_new(self, tx: FakeTransaction, user: Item,
-                refusal: ServiceError | None = None) -> None:
+    def email_owners(self, emails: Iterable[str]) -> dict[str, list[str]]:
+        owners = {}
+        for user_email in emails:
+            owner = self.data.emails.get(user_email.lower())
+            # Users stored before email items (a test puts them in `users` only): by their rows.
+            owners[user_email] = [owner] if owner else [
+                u["user_id"] for u in self.find_by_email(user_email)]
+        return owners
+
+    def put_new(self, tx: FakeTransaction, user: Item, refusal: ServiceError | None = None,
+                email_refusal: ServiceError | None = None) -> None:
         tx.write(lambda: user["user_id"] not in self.data.users,
                  lambda: self.data.users.__setitem__(
                      user["user_id"], _stored(user) | {"entity": "user"}),
                  refusal, UserRef(user["user_id"]))
+        email = (user.get("user_email") or "").lower()
+        if email:
+            tx.write(lambda: email not in self.data.emails,
+                     lambda: self.data.emails.__setitem__(email, user["user_id"]),
+                     email_refusal, ("email", email))
 
     def links(self, user_id: str) -> tuple[list[str], list[Item]]:
         return (FakeMembers(self.data).team_ids_of(user_id),
@@ -511,6 +572,10 @@ class FakeKeys:
     def of_team(self, team_id: str, spend: bool = True) -> list[Item]:
         found = [copy.deepcopy(k) for k in self.data.keys.values() if k.get("team_id") == team_id]
         return FakeCounters(self.data).fill(found) if spend else found
+
+    def of_member(self, team_id: str, user_id: str) -> list[str]:
+        return [t for t, k in self.data.keys.items()
+                if k.get("team_id") == team_id and k.get("user_id") == user_id]
 
     def put_new(self, tx: FakeTransaction, key: Item) -> None:
         tx.write(lambda: key["token"] not in self.data.keys,

@@ -6,31 +6,19 @@ from teamledger.domain import members, teams
 from teamledger.errors import BadRequest, Forbidden, NotFound
 from teamledger.http.models import (
     BulkMemberAddRequest,
-    MemberAddRequest,
     MemberDeleteRequest,
     MemberUpdateRequest,
     TeamNewRequest,
 )
 from teamledger.store.refs import MemberRef
 
-from tests.unit.conftest import ADMIN, actor, charge
-
-
-@pytest.fixture
-def team(fake) -> str:
-    teams.create_team(ADMIN, TeamNewRequest(team_id="t1"))
-    return "t1"
-
-
-def _add(team_id: str, *member: dict, caller=ADMIN, **fields):
-    body = list(member) if len(member) > 1 else member[0]
-    return members.add_members(caller, MemberAddRequest(team_id=team_id, member=body, **fields))
+from tests.unit.conftest import ADMIN, actor, add_members, charge
 
 
 def test_a_member_by_email_becomes_a_new_user_with_a_budget(fake, team, clock):
     # When a member named only by email is added with a budget of 5 per week
-    added = _add(team, {"user_email": "Ann@Example.com"}, max_budget_in_team=5,
-                 budget_duration="1w")
+    added = add_members(team, {"user_email": "Ann@Example.com"}, max_budget_in_team=5,
+                        budget_duration="1w")
     # Then a user with that email exists and is the member, with its own budget
     (user_id,) = [u for u in fake.data.users if u != "default_user_id"]
     assert fake.data.users[user_id]["user_email"] == "Ann@Example.com"
@@ -40,16 +28,16 @@ def test_a_member_by_email_becomes_a_new_user_with_a_budget(fake, team, clock):
     assert membership.litellm_budget_table.budget_reset_at == "2026-02-07T12:00:00.000000Z"
     # And a second add by the same email is the same user, refused as already in
     with pytest.raises(BadRequest, match=f"User {user_id} is already a member"):
-        _add(team, {"user_email": "ann@example.com"})
+        add_members(team, {"user_email": "ann@example.com"})
 
 
 def test_a_list_is_all_or_nothing(fake, team):
     # Given bob in the team
-    _add(team, {"user_id": "bob"})
+    add_members(team, {"user_id": "bob"})
     commits = fake.data.commits
     # When carol and bob are added together
     with pytest.raises(BadRequest, match="bob is already a member"):
-        _add(team, {"user_id": "carol"}, {"user_id": "bob"})
+        add_members(team, {"user_id": "carol"}, {"user_id": "bob"})
     # Then carol was not added either, and no user row was made for her
     assert ("t1", "carol") not in fake.data.members and "carol" not in fake.data.users
     assert fake.data.commits == commits
@@ -63,13 +51,13 @@ def test_a_concurrent_add_of_the_same_member_is_refused_by_the_put(fake, team):
     fake.before_commit.append(concurrent_add)
     # When bob is added: the conditional put refuses, with a 400 naming him only
     with pytest.raises(BadRequest, match="^User bob is already a member of this team$"):
-        _add(team, {"user_id": "bob"})
+        add_members(team, {"user_id": "bob"})
 
 
 def test_adding_to_a_team_deleted_meanwhile_is_404(fake, team):
     fake.before_commit.append(lambda: fake.data.teams["t1"].update(status="deleting"))
     with pytest.raises(NotFound):
-        _add(team, {"user_id": "bob"})
+        add_members(team, {"user_id": "bob"})
     assert ("t1", "bob") not in fake.data.members
 
 
@@ -79,18 +67,18 @@ def test_self_join_is_for_available_teams_only(fake):
     teams.create_team(ADMIN, TeamNewRequest(team_id="closed"))
     dana = actor("dana", "internal_user")
     # Then dana may join the available one as a plain user, without a budget
-    _add("open-team", {"user_id": "dana"}, caller=dana)
+    add_members("open-team", {"user_id": "dana"}, caller=dana)
     assert fake.data.members[("open-team", "dana")]["role"] == "user"
     # And not as admin there, nor join the other team at all
     with pytest.raises(Forbidden):
-        _add("closed", {"user_id": "dana"}, caller=dana)
+        add_members("closed", {"user_id": "dana"}, caller=dana)
     with pytest.raises(Forbidden):
-        _add("open-team", {"user_id": "dana", "role": "admin"}, caller=dana)
+        add_members("open-team", {"user_id": "dana", "role": "admin"}, caller=dana)
 
 
 def test_bulk_adds_each_member_on_its_own(fake, team):
     # Given bob already in
-    _add(team, {"user_id": "bob"})
+    add_members(team, {"user_id": "bob"})
     # When a bulk add names bob, carol twice and dave
     result = members.bulk_add_members(ADMIN, BulkMemberAddRequest(team_id=team, members=[
         {"user_id": "bob"}, {"user_id": "carol"}, {"user_id": "carol"}, {"user_id": "dave"}]))
@@ -103,7 +91,7 @@ def test_bulk_adds_each_member_on_its_own(fake, team):
 
 
 def test_member_update_creates_then_changes_the_budget_and_the_role(fake, team):
-    _add(team, {"user_id": "bob"})
+    add_members(team, {"user_id": "bob"})
     # When bob gets a budget, then a new one and the admin role
     members.change_member(ADMIN, MemberUpdateRequest(team_id=team, user_id="bob",
                                                      max_budget_in_team=10))
@@ -124,7 +112,7 @@ def test_member_update_creates_then_changes_the_budget_and_the_role(fake, team):
 
 def test_a_new_member_budget_period_restarts_the_member_s_counter(fake, team, clock):
     # Given bob, with a budget of 5 in t1, who has spent 2 of it
-    _add(team, {"user_id": "bob"}, max_budget_in_team=5)
+    add_members(team, {"user_id": "bob"}, max_budget_in_team=5)
     charge(fake, MemberRef("t1", "bob"), 2.0)
     # When his membership budget becomes daily: a new period, with nothing spent in it
     members.change_member(ADMIN, MemberUpdateRequest(team_id=team, user_id="bob",
@@ -138,7 +126,7 @@ def test_a_new_member_budget_period_restarts_the_member_s_counter(fake, team, cl
 
 def test_a_new_budget_and_a_new_period_together_restart_the_counter(fake, team, clock):
     # Given bob, who has spent 2 in t1
-    _add(team, {"user_id": "bob"})
+    add_members(team, {"user_id": "bob"})
     charge(fake, MemberRef("t1", "bob"), 2.0)
     # When his membership gets a daily budget of 5 in one update
     members.change_member(ADMIN, MemberUpdateRequest(team_id=team, user_id="bob",
@@ -156,7 +144,7 @@ def test_updating_or_removing_a_non_member_is_400(fake, team):
 
 
 def test_removing_a_member_takes_its_budget_and_roster_entry(fake, team):
-    _add(team, {"user_id": "bob", "user_email": "bob@example.com"}, max_budget_in_team=3)
+    add_members(team, {"user_id": "bob", "user_email": "bob@example.com"}, max_budget_in_team=3)
     charge(fake, MemberRef("t1", "bob"), 1.0)
     team_after = members.remove_member(ADMIN, MemberDeleteRequest(team_id=team,
                                                                   user_email="BOB@example.com"))

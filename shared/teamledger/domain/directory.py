@@ -1,5 +1,9 @@
 """Who the users are: members named by user_id or email resolved to user rows, and the rows
-a request creates for users it mentions for the first time (a member, a key's owner)."""
+a request creates for users it mentions for the first time (a member, a key's owner).
+
+An email is one user's: each user with an email has the email's own item, written with the
+user, so a second user with it cannot be written; a member named with an email must be named
+as its user (or by the email alone)."""
 
 import uuid
 from dataclasses import dataclass
@@ -36,32 +40,66 @@ def default_role(user_id: str) -> str:
     return PROXY_ADMIN if user_id == DEFAULT_USER_ID else INTERNAL_USER
 
 
-def _user_id_of(member: Member, new_ids: dict[str, str]) -> str:
+def same_email(first: str | None, second: str | None) -> bool:
+    """Emails match case-insensitively: the whole address lowercased, as it is unique."""
+    return (first or "").lower() == (second or "").lower()
+
+
+def _owner(user_email: str, owners: dict[str, list[str]]) -> str | None:
+    """The one user who has this email (None: nobody). Two can only be users stored before
+    emails had items of their own: ambiguous."""
+    found = owners.get(user_email) or []
+    if len(found) > 1:
+        raise BadRequest(f"More than one user has the email {user_email}; "
+                         "pass the member's user_id instead")
+    return found[0] if found else None
+
+
+def _user_id_of(member: Member, owners: dict[str, list[str]], new_ids: dict[str, str]) -> str:
     if member.user_id:
         return member.user_id
     if not member.user_email:
         raise BadRequest("Each member needs a user_id or a user_email")
-    matches = stores().users.find_by_email(member.user_email)
-    if len(matches) > 1:
-        raise BadRequest(f"More than one user has the email {member.user_email}; "
-                         "pass the member's user_id instead")
     # An email listed twice is one new user, so it shows up as listed twice.
-    return str(matches[0]["user_id"]) if matches else new_ids.setdefault(
+    return _owner(member.user_email, owners) or new_ids.setdefault(
         member.user_email.lower(), str(uuid.uuid4()))
+
+
+def _checked(member: Member, user_id: str, user: Item | None, owners: dict[str, list[str]],
+             claimed: dict[str, str]) -> ResolvedMember:
+    """A member's email is their user's: an existing user's own (the stored one is kept, in
+    its case), or a new user's if nobody else has it or claims it in this request."""
+    email = member.user_email
+    if user is not None:
+        if email and not same_email(email, user.get("user_email")):
+            raise BadRequest(f"User {user_id} does not have the email {email}; "
+                             "leave user_email out or pass theirs")
+        return ResolvedMember(user_id, user.get("user_email"), member.role, user)
+    if email:
+        if member.user_id and _owner(email, owners) not in (None, user_id):
+            raise BadRequest(f"The email {email} belongs to another user; "
+                             "add that user by user_email alone")
+        if claimed.setdefault(email.lower(), user_id) != user_id:
+            raise BadRequest(f"The email {email} is listed twice")
+    return ResolvedMember(user_id, email, member.role, None)
 
 
 def resolve_each(members: list[Member]) -> list[ResolvedMember | BadRequest]:
     """Members named by id or email -> users, each on its own: its user, or why it cannot be
-    added (in a bulk add it fails alone). Every known user is read in one batch.
+    added (in a bulk add it fails alone). Every known user is read in one batch, and the
+    emails' owners in one more (two when emails come with new user ids).
 
-    An email with no user gets a new id; an email shared by two users is ambiguous; a user
-    named a second time is listed twice.
+    An email with no user gets a new id; an email two stored users share is ambiguous; a user
+    named a second time is listed twice; an email that is not the named user's is refused
+    (another user's, or not the existing user's own).
     """
+    by_email = [m.user_email for m in members if m.user_email and not m.user_id]
+    owners = stores().users.email_owners(by_email) if by_email else {}
     ids: list[str | BadRequest] = []
     new_ids: dict[str, str] = {}
     for member in members:
         try:
-            ids.append(_user_id_of(member, new_ids))
+            ids.append(_user_id_of(member, owners, new_ids))
         except BadRequest as error:
             ids.append(error)
     seen: set[str] = set()
@@ -72,9 +110,19 @@ def resolve_each(members: list[Member]) -> list[ResolvedMember | BadRequest]:
             seen.add(user_id)
     stored = {ref.user_id: item for ref, item in
               stores().items.read(UserRef(u) for u in seen).items() if isinstance(ref, UserRef)}
-    return [user_id if isinstance(user_id, BadRequest) else ResolvedMember(
-        user_id, member.user_email or stored.get(user_id, {}).get("user_email"), member.role,
-        stored.get(user_id)) for member, user_id in zip(members, ids, strict=True)]
+    # Emails named with the id of a user this request creates: whose are they already?
+    claims = [m.user_email for m, u in zip(members, ids, strict=True)
+              if m.user_id and m.user_email and isinstance(u, str) and u not in stored]
+    owners |= stores().users.email_owners(claims) if claims else {}
+    claimed: dict[str, str] = {}
+    resolved: list[ResolvedMember | BadRequest] = []
+    for member, user_id in zip(members, ids, strict=True):
+        try:
+            resolved.append(user_id if isinstance(user_id, BadRequest) else _checked(
+                member, user_id, stored.get(user_id), owners, claimed))
+        except BadRequest as error:
+            resolved.append(error)
+    return resolved
 
 
 def resolve_members(members: list[Member]) -> list[ResolvedMember]:
@@ -88,14 +136,16 @@ def resolve_members(members: list[Member]) -> list[ResolvedMember]:
 
 def add_missing_users(tx: Transaction, actor: Actor, members: list[ResolvedMember],
                       now: str) -> None:
-    """Create the users this request mentions for the first time (a lost race if one appears
-    meanwhile: the caller resolves again)."""
+    """Create the users this request mentions for the first time, each with its email's item
+    (a lost race if the user or the email's item appears meanwhile: the caller resolves
+    again, and then adds the user that won, or refuses an email that is now someone else's)."""
     for member in members:
         if member.user is not None:
             continue
         user = user_values(member.user_id, user_email=member.user_email,
                            user_role=default_role(member.user_id), now=now)
         stores().users.put_new(tx, user)
-        audit.record(tx, actor, audit.CREATED, audit.USER_TABLE, member.user_id, None,
+        audit.record(tx, actor, audit.CREATED, audit.USER_TABLE, audit.object_id(member.user_id),
+                     None,
                      user_public(user))
         member.user = user

@@ -1,16 +1,19 @@
 """Who is in a team: add members (all or nothing, or in bulk each on its own), remove one,
 change one's role and membership budget.
 
-The member items are the truth; the same transaction updates the roster on the team item (a
-bounded copy for the list routes) on condition that the team is active.
+The member items are the truth; the same transaction updates the team's roster item (a
+bounded copy for the list routes) on condition that the team is active and that the roster
+still has the room the request reckoned (TeamStore.add_to_roster).
 """
 
 import uuid
 from typing import Any
 
+from teamledger import sizes
 from teamledger.domain import directory
 from teamledger.domain.callers import Actor
 from teamledger.domain.directory import ResolvedMember
+from teamledger.domain.keys import delete_key
 from teamledger.domain.memberships import (
     BudgetPlan,
     add_member,
@@ -38,14 +41,22 @@ from teamledger.http.models import (
     User,
 )
 from teamledger.store import stores
-from teamledger.store.retry import retry
-from teamledger.store.teams import TeamView
+from teamledger.store.refs import KeyRef
+from teamledger.store.retry import attempts, retry
+from teamledger.store.teams import RosterChanged, TeamView
 from teamledger.timestamps import to_iso, utcnow
 
 Item = dict[str, Any]
 BULK_MAX = 500
 BULK_CHUNK = MAX_MEMBERS_PER_ADD  # as many as one member_add: one transaction each
 BUSY = "Too many concurrent changes to this team; please retry"
+# A transaction holds 100 items and 4 MB. Removing a member writes 5 items (the team's active
+# check, its roster, the member item, its counter, its record); each key that goes with it 3
+# (the key, its counter, its record), and one more object (an item and its record, each at
+# most an item's size) must still fit after a transaction's first writes.
+KEYS_WITH_MEMBER = (100 - 5) // 3  # 31: the most keys in the member's own transaction
+KEYS_PER_TRANSACTION = 100 // 3  # 33: the most keys in each transaction before it
+ROOM_BYTES = sizes.TRANSACTION_BYTES - 2 * sizes.ITEM_BYTES
 
 
 def _commit_adds(actor: Actor, team: Item, members: list[ResolvedMember], budget: BudgetPlan,
@@ -73,12 +84,14 @@ def _commit_adds(actor: Actor, team: Item, members: list[ResolvedMember], budget
 def add_members(actor: Actor, request: MemberAddRequest) -> MemberAdded:
     members = request.member if isinstance(request.member, list) else [request.member]
     budgeted = request.max_budget_in_team is not None or request.budget_duration is not None
-    view = load_for(actor.caller, Action.MEMBER_MANAGE, request.team_id,
-                    extra=self_join(actor.caller, request.team_id, members, budgeted))
+    joining = self_join(actor.caller, request.team_id, members, budgeted)
+    view = load_for(actor.caller, Action.MEMBER_MANAGE, request.team_id, extra=joining)
     budget = BudgetPlan.checked(request.max_budget_in_team, request.budget_duration)
 
     def attempt() -> MemberAdded:
         resolved = directory.resolve_members(members)
+        if joining and not actor.caller.is_admin:
+            _own_email_only(members[0], resolved[0])
         present = next((m for m in resolved if view.member(m.user_id)), None)
         if present:
             raise already_in(present.user_id)
@@ -89,6 +102,13 @@ def add_members(actor: Actor, request: MemberAddRequest) -> MemberAdded:
         return _member_added(view, resolved, items, teams_of)
 
     return retry(attempt, BUSY)
+
+
+def _own_email_only(member: Member, resolved: ResolvedMember) -> None:
+    """A self-join names the caller's own email or none: resolving refused anyone else's
+    already; a caller without a user row yet has no email to name."""
+    if member.user_email and resolved.user is None:
+        raise BadRequest("On self-join, user_email must be your own email, or left out")
 
 
 def _member_added(view: TeamView, resolved: list[ResolvedMember], items: list[Item],
@@ -131,18 +151,30 @@ def bulk_add_members(actor: Actor, request: BulkMemberAddRequest) -> BulkMembers
 
 def _add_chunk(actor: Actor, team: Item, members: list[Member], outcomes: list[Outcome],
                chunk: list[int], budget: BudgetPlan) -> None:
-    """Commit a chunk at once; if that fails, each of its members alone, so that only the
-    members that really cannot be added fail. Records each member item or error in
-    `outcomes`."""
+    """Commit a chunk at once (again if only the roster's room changed meanwhile: the team's
+    roster is read again then, and the chunk reckons anew); if that fails, each of its members
+    alone, so that only the members that really cannot be added fail. Records each member item
+    or error in `outcomes`."""
     resolved = [o for o in (outcomes[n] for n in chunk) if isinstance(o, ResolvedMember)]
     try:
-        items = _commit_adds(actor, team, resolved, budget, chunk[0])
+        items = _commit_chunk(actor, team, resolved, budget, chunk[0])
     except (TransactionCancelled, BadRequest):
         for n in chunk:
             outcomes[n] = _add_alone(actor, team, members[n], budget, n)
         return
     for n, item in zip(chunk, items, strict=True):
         outcomes[n] = item
+
+
+def _commit_chunk(actor: Actor, team: Item, members: list[ResolvedMember], budget: BudgetPlan,
+                  first_order: int) -> list[Item]:
+    changed = RosterChanged([])
+    for _ in attempts():
+        try:
+            return _commit_adds(actor, team, members, budget, first_order)
+        except RosterChanged as error:
+            changed = error  # the roster was read again: reckon anew
+    raise changed  # every round lost the roster's room: the members one by one, then
 
 
 def _add_alone(actor: Actor, team: Item, member: Member, budget: BudgetPlan,
@@ -191,11 +223,23 @@ def _member_named(view: TeamView, user_id: str | None, user_email: str | None) -
 
 
 def remove_member(actor: Actor, request: MemberDeleteRequest) -> Team:
-    """Removes the member item: its membership budget and the user's link go with it."""
+    """Removes the member item (its membership budget and the user's link go with it) and the
+    user's keys of that team, each audited, in one transaction. A member with more keys than
+    that holds loses them first, in transactions of their own, and goes in the last one, so
+    nobody is ever out of the team with one of its keys still working."""
     def attempt() -> Team:
         view = load_for(actor.caller, Action.MEMBER_MANAGE, request.team_id)
         item = _member_named(view, request.user_id, request.user_email)
-        tx = stores().transaction()
+        tx, batch = stores().transaction(), 0
+        for key in _keys_of_member(view.team_id, item["user_id"]):
+            if batch == KEYS_PER_TRANSACTION or tx.size > ROOM_BYTES:
+                tx.commit()  # a key deleted meanwhile: read again (these are gone for good)
+                tx, batch = stores().transaction(), 0
+            delete_key(tx, actor, key)
+            batch += 1
+        if batch > KEYS_WITH_MEMBER or tx.size > ROOM_BYTES:
+            tx.commit()
+            tx = stores().transaction()
         stores().teams.remove_from_roster(tx, view.team_id, item["user_id"])
         delete_member(tx, actor, item)
         tx.commit()  # removed, or the team deleted, meanwhile: the next read tells which
@@ -203,6 +247,17 @@ def remove_member(actor: Actor, request: MemberDeleteRequest) -> Team:
         return to_team(TeamView(view.team, rest))
 
     return retry(attempt, BUSY)
+
+
+def _keys_of_member(team_id: str, user_id: str) -> list[Item]:
+    """The user's keys of the team, as they are now: found on the user's index (eventually
+    consistent), then read (consistently, with their spend for the audit records), so a key
+    deleted a moment ago is not deleted again."""
+    tokens = stores().keys.of_member(team_id, user_id)
+    found = stores().items.read(KeyRef(t) for t in tokens)
+    return [found[KeyRef(t)] for t in tokens if KeyRef(t) in found
+            and found[KeyRef(t)].get("team_id") == team_id
+            and found[KeyRef(t)].get("user_id") == user_id]
 
 
 def _member_changes(item: Item, request: MemberUpdateRequest, budget: BudgetPlan) -> Item:

@@ -10,7 +10,6 @@ from teamledger.domain.views import listed_key, to_team, user_public
 from teamledger.errors import BadRequest, NotFound
 from teamledger.http.models import NewUser, User, UserInfo, UserNewRequest
 from teamledger.store import stores
-from teamledger.store.refs import TeamRef
 from teamledger.timestamps import to_iso, utcnow
 
 
@@ -18,6 +17,7 @@ def create_user(actor: Actor, request: UserNewRequest) -> NewUser:
     authorize(actor.caller, Action.USER_CREATE)
     limits.check_numbers(request)
     period = limits.parse_duration(request.budget_duration)
+    limits.check_json_sizes(metadata=request.metadata, models=request.models)
     user_id = request.user_id or str(uuid.uuid4())
     now = utcnow()
     stamp = to_iso(now)
@@ -27,17 +27,26 @@ def create_user(actor: Actor, request: UserNewRequest) -> NewUser:
         max_budget=request.max_budget, models=request.models, metadata=request.metadata,
         budget_duration=request.budget_duration, budget_reset_at=reset_at,
         budget_anchor=reset_at)
+    taken = BadRequest(f"The email {request.user_email} belongs to another user")
+    owners = stores().users.email_owners([request.user_email])[request.user_email] \
+        if request.user_email else []
+    if any(owner != user_id for owner in owners):  # its own: the user exists, refused below
+        raise taken
     tx = stores().transaction()
-    stores().users.put_new(tx, user, refusal=BadRequest(f"User {user_id} already exists"))
-    audit.record(tx, actor, audit.CREATED, audit.USER_TABLE, user_id, None,
+    # The email's item is refused if the email was taken meanwhile: one user each, always.
+    stores().users.put_new(tx, user, refusal=BadRequest(f"User {user_id} already exists"),
+                           email_refusal=taken)
+    audit.record(tx, actor, audit.CREATED, audit.USER_TABLE, audit.object_id(user_id), None,
                  user_public(user))
     team_ids = list(dict.fromkeys(request.teams or []))
-    found = stores().items.read(TeamRef(t) for t in team_ids)
+    # Each team's roster, for its room: one BatchGetItem (none: an unknown team).
+    rosters = stores().teams.rosters(team_ids)
     for order, team_id in enumerate(team_ids):
         member = member_values(team_id, user_id, user.get("user_email"), "user", stamp, order)
         # A team that is not found (or not active) refuses the roster update.
-        stores().teams.add_to_roster(tx, found.get(TeamRef(team_id)) or {"team_id": team_id},
-                                     [member], refusal=NotFound(f"Team {team_id} not found"))
+        stores().teams.add_to_roster(
+            tx, rosters.get(team_id) or {"team_id": team_id, "roster": {}, "roster_bytes": 0},
+            [member], refusal=NotFound(f"Team {team_id} not found"))
         add_member(tx, actor, member)
     raw_key, key = keys.new_key(user_id=user_id, team_id=None, user_role=request.user_role,
                                 now=stamp)

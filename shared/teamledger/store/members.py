@@ -49,6 +49,12 @@ class MemberStore:
                   condition="attribute_exists(PK)")
         counters.delete(tx, MemberRef(member["team_id"], member["user_id"]))
 
+    def check_role(self, tx: Transaction, team_id: str, user_id: str, role: str,
+                   refusal: ServiceError) -> None:
+        """The user is still a member of the team, with this role, when `tx` commits."""
+        tx.check(keys.member(team_id, user_id), "#role = :role", names={"#role": "role"},
+                 values={":role": role}, refusal=refusal)
+
     def roles_of(self, user_id: str | None, team_ids: set[str]) -> dict[str, str]:
         """The user's role in each of these teams (one BatchGetItem)."""
         if not user_id or not team_ids:
