@@ -14,6 +14,9 @@ class Settings:
     dynamodb_endpoint: str | None = None
     audit_stream_name: str | None = None  # the Kinesis audit stream (publisher only)
     kinesis_endpoint: str | None = None
+    # Set by `make dev` and by events/env.json (sam local), never in AWS: a weak master key is
+    # then warned about instead of refused (http/auth.py).
+    local_dev: bool = False
 
     @classmethod
     def from_environment(cls) -> "Settings":
@@ -29,6 +32,7 @@ class Settings:
             dynamodb_endpoint=os.environ.get("DYNAMODB_ENDPOINT") or None,
             audit_stream_name=os.environ.get("AUDIT_STREAM_NAME") or None,
             kinesis_endpoint=os.environ.get("KINESIS_ENDPOINT") or None,
+            local_dev=os.environ.get("LOCAL_DEV", "").strip().lower() in ("1", "true", "yes"),
         )
 
 

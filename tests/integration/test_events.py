@@ -133,6 +133,8 @@ def test_env_vars_file_names_every_function():
     routed = {route.function for route in template_routes().values()}
     assert all(env_vars[function]["MASTER_KEY"] == FIXTURE_MASTER_KEY for function in routed)
     assert all("MASTER_KEY" not in env_vars[function] for function in set(env_vars) - routed)
+    # That key is weak: sam local is local (LOCAL_DEV), where it is accepted with a warning.
+    assert all(env_vars[function]["LOCAL_DEV"] == "true" for function in routed)
 
 
 @pytest.mark.parametrize("name", EXPECTED)

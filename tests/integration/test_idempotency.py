@@ -152,9 +152,9 @@ def test_without_a_key_each_request_makes_its_own_object(api, name):
         assert (first.status, second.status) == (200, 200)
         assert second.body["failed_additions"] == 1
         assert route.objects(api, body) == 1
-    elif name == "user_new":  # one email, two users (user_id made for each)
-        assert (first.status, second.status) == (200, 200)
-        assert route.objects(api, body) == 2
+    elif name == "user_new":  # one email is one user's: the second is refused
+        assert (first.status, second.status) == (200, 400)
+        assert route.objects(api, body) == 1
     else:
         assert (first.status, second.status) == (200, 200)
         assert route.objects(api, body) == 2

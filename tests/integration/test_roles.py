@@ -39,6 +39,12 @@ class World:
             {"user_id": self.user_ids["team_admin"], "role": "admin"},
             {"user_id": self.user_ids["member"], "role": "user"}])["team_id"]
 
+    def blocked_team(self, by: str) -> str:
+        """A fresh own team, blocked by `by` (a caller)."""
+        team_id = self.own_team()
+        self.api.ok(self.api.post("/team/block", {"team_id": team_id}, key=self.keys[by]))
+        return team_id
+
     def members_team(self) -> str:
         """A team with the member in it as a plain member, and not the team admin."""
         return self.api.new_team(
@@ -167,6 +173,26 @@ for route in ("update", "block", "unblock"):
          lambda w, c, extra=extra: {"body": {"team_id": unknown()} | extra},
          "404 404 403 403 403 403 403 403 403"),
     ]
+# What an admin set on a team is the admins' to undo: its budget and limits, and a block an admin
+# put on (team admins lift their own).
+for field, value in (("max_budget", 1000.0), ("budget_duration", "1d"), ("tpm_limit", 5),
+                     ("rpm_limit", 5), ("max_parallel_requests", 5)):
+    MATRIX += [
+        (f"team_update own {field}", "POST", "/team/update",
+         lambda w, c, field=field, value=value: {"body": {"team_id": w.own_team(), field: value}},
+         "200 200 403 403 403 403 403 403 403"),
+    ]
+MATRIX += [
+    ("team_unblock own, blocked by an admin", "POST", "/team/unblock",
+     lambda w, c: {"body": {"team_id": w.blocked_team("master")}},
+     "200 200 403 403 403 403 403 403 403"),
+    ("team_update own blocked false, blocked by an admin", "POST", "/team/update",
+     lambda w, c: {"body": {"team_id": w.blocked_team("master"), "blocked": False}},
+     "200 200 403 403 403 403 403 403 403"),
+    ("team_unblock own, blocked by its team admin", "POST", "/team/unblock",
+     lambda w, c: {"body": {"team_id": w.blocked_team("team_admin")}},
+     "200 200 403 200 403 403 403 403 403"),
+]
 MATRIX += [
     ("team_delete own", "POST", "/team/delete",
      lambda w, c: {"body": {"team_ids": [w.own_team()]}},

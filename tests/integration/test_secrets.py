@@ -3,6 +3,7 @@ from the table, never written to a log."""
 
 import io
 import logging
+import secrets
 
 import boto3
 import pytest
@@ -12,7 +13,7 @@ from teamledger.http import auth
 
 @pytest.fixture
 def master_key_in_secrets_manager(api, monkeypatch):
-    secret = "sk-from-secrets-manager-" + "x" * 32
+    secret = "sk-from-secrets-manager-" + secrets.token_urlsafe(32)  # a weak one is refused
     arn = boto3.client("secretsmanager").create_secret(
         Name=f"teamledger-master-{id(monkeypatch)}", SecretString=secret)["ARN"]
     monkeypatch.delenv("MASTER_KEY")

@@ -95,12 +95,14 @@ def test_a_key_without_owner_and_a_team_key(api):
     assert reply["team"]["spend"] == 2.0 and reply["team_membership"] is None
 
 
-def test_a_removed_member_s_key_spends_without_the_membership(api, owned_key):
-    api.ok(api.post("/team/member_delete", {"team_id": owned_key["team"]["team_id"],
+def test_a_removed_member_s_key_is_gone(api, owned_key):
+    # Removing a member deletes their keys of the team (issue 13: the key kept charging it)
+    team_id = owned_key["team"]["team_id"]
+    api.ok(api.post("/team/member_delete", {"team_id": team_id,
                                             "user_id": owned_key["user"]["user_id"]}))
-    reply = api.ok(_track(api, {"token": owned_key["key"]["token"], "spend": 0.5}))
-    assert [reply[k]["spend"] for k in ("key", "user", "team")] == [0.5, 0.5, 0.5]
-    assert reply["team_membership"] is None
+    assert _track(api, {"token": owned_key["key"]["token"], "spend": 0.5}).status == 404
+    info = api.ok(api.get("/team/info", query={"team_id": team_id}))
+    assert info["team_info"]["spend"] == 0.0
 
 
 def test_a_deleted_team_s_key_is_gone(api, owned_key):

@@ -55,6 +55,15 @@ def test_a_team_admin_manages_only_with_the_relation():
         authorize(USER, Action.TEAM_MANAGE, relations={Relation.TEAM_MEMBER})
 
 
+def test_a_teams_budget_and_limits_and_an_admins_block_are_admins_only():
+    # Team admins manage their team (TEAM_MANAGE), but not these, whatever their relation
+    for action in (Action.TEAM_LIMITS, Action.TEAM_LIFT_ADMIN_BLOCK):
+        authorize(ADMIN, action)
+        for caller in (USER, VIEWER, TEAM_KEY):
+            with pytest.raises(Forbidden):
+                authorize(caller, action, relations={Relation.TEAM_ADMIN})
+
+
 def test_a_key_with_no_identity_passes_no_gate():
     for action in Action:
         with pytest.raises(Forbidden):

@@ -90,15 +90,15 @@ def _shard(shard: int, now: datetime, remaining: Callable[[], int]) -> Report:
             return report
 
 
-def object_id(item: Item) -> str:
+def object_id(item: Item) -> audit.ObjectId:
     entity = item["entity"]
     if entity == "team":
-        return str(item["team_id"])
+        return audit.object_id(str(item["team_id"]))
     if entity == "member":
         return audit.membership_id(item["team_id"], item["user_id"])
     if entity == "key":
-        return str(item["token"])
-    return str(item["user_id"])
+        return audit.object_id(str(item["token"]))
+    return audit.object_id(str(item["user_id"]))
 
 
 def _reset(item: Item, now: datetime, report: Report) -> None:

@@ -47,14 +47,14 @@ def new_key(*, user_id: str | None, team_id: str | None, user_role: str | None, 
 
 def create_key(tx: Transaction, actor: Actor, key: Item) -> None:
     stores().keys.put_new(tx, key)
-    audit.record(tx, actor, audit.CREATED, audit.KEY_TABLE, key["token"], None,
+    audit.record(tx, actor, audit.CREATED, audit.KEY_TABLE, audit.object_id(key["token"]), None,
                  listed_key(key).model_dump())
 
 
 def delete_key(tx: Transaction, actor: Actor | None, key: Item,
                refusal: BadRequest | None = None) -> None:
     stores().keys.delete(tx, key, refusal)
-    audit.record(tx, actor, audit.DELETED, audit.KEY_TABLE, key["token"],
+    audit.record(tx, actor, audit.DELETED, audit.KEY_TABLE, audit.object_id(key["token"]),
                  listed_key(key).model_dump(), None)
 
 
@@ -88,6 +88,7 @@ def generate_key(actor: Actor, request: KeyGenerateRequest) -> GeneratedKey:
         authorize(caller, Action.KEY_GENERATE, relations={Relation.SELF})
     limits.check_numbers(request)
     period = limits.parse_duration(request.budget_duration)
+    limits.check_json_sizes(metadata=request.metadata, models=request.models)
     lifetime = limits.parse_duration(request.duration, "duration")
     owner = [found.get(UserRef(user_id)) if user_id else None]
 
@@ -123,6 +124,10 @@ def _commit_new_key(actor: Actor, request: KeyGenerateRequest, user_id: str | No
     if request.team_id:
         stores().teams.check_active(tx, request.team_id,
                                     refusal=NotFound(f"Team {request.team_id} not found"))
+        if not actor.caller.is_admin:  # a team admin still, when the key is made
+            stores().members.check_role(
+                tx, request.team_id, actor.caller.user_id or "", "admin",
+                refusal=Forbidden(f"Your key is not allowed to {Action.KEY_GENERATE.value}."))
     tx.commit()
     return GeneratedKey(**listed_key(key).model_dump(), key=raw)
 

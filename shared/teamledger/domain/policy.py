@@ -38,6 +38,8 @@ class Relation(Enum):
 class Action(Enum):
     TEAM_CREATE = "create teams"
     TEAM_MANAGE = "manage this team"
+    TEAM_LIMITS = "change this team's budget and limits"
+    TEAM_LIFT_ADMIN_BLOCK = "unblock a team an admin blocked"
     TEAM_READ = "read this team"
     TEAMS_AVAILABLE = "list the teams open to join"
     TEAMS_LIST = "list teams"
@@ -68,6 +70,11 @@ RULES: dict[Action, Rule] = {
     Action.TEAM_CREATE: Rule(gate=_ADMIN, everything=_ADMIN),
     Action.TEAM_MANAGE: Rule(gate=_USERS, everything=_ADMIN,
                              relations=frozenset({Relation.TEAM_ADMIN})),
+    # Team admins manage their team, but not what an admin set on it: its budget and limits
+    # (a team admin could lift them, or restart the period to zero the spend), nor an admin's
+    # block.
+    Action.TEAM_LIMITS: Rule(gate=_ADMIN, everything=_ADMIN),
+    Action.TEAM_LIFT_ADMIN_BLOCK: Rule(gate=_ADMIN, everything=_ADMIN),
     Action.TEAM_READ: Rule(gate=_ALL_USERS | {TEAM_KEY}, everything=_READERS,
                            relations=frozenset({Relation.TEAM_ADMIN, Relation.TEAM_MEMBER,
                                                 Relation.TEAM_KEY})),
@@ -89,6 +96,12 @@ RULES: dict[Action, Rule] = {
     Action.KEY_DELETE: Rule(gate=_USERS, everything=_ADMIN,
                             relations=frozenset({Relation.OWNER, Relation.TEAM_ADMIN})),
 }
+
+
+# The fields of POST /team/update that are TEAM_LIMITS: 403 for a team admin who would change
+# one (sending it as it is changes nothing, and is not refused).
+TEAM_LIMIT_FIELDS = ("max_budget", "budget_duration", "tpm_limit", "rpm_limit",
+                     "max_parallel_requests")
 
 
 def caller_kind(caller: Caller) -> str:

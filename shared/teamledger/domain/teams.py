@@ -4,12 +4,20 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+from teamledger import sizes
 from teamledger.config import settings
 from teamledger.domain import audit, directory, limits
 from teamledger.domain.callers import Actor, Caller
 from teamledger.domain.keys import delete_key
 from teamledger.domain.memberships import add_member, delete_member, member_values
-from teamledger.domain.policy import Action, Relation, authorize, check_gate, team_relations
+from teamledger.domain.policy import (
+    TEAM_LIMIT_FIELDS,
+    Action,
+    Relation,
+    authorize,
+    check_gate,
+    team_relations,
+)
 from teamledger.domain.views import listed_key, member_public, membership, team_public, to_team
 from teamledger.errors import BadRequest, Busy, TransactionCancelled
 from teamledger.http.models import (
@@ -33,11 +41,17 @@ Item = dict[str, Any]
 FEW_MEMBERS = 20  # team/info: up to this many, their counters are read one by one
 CLEANUP_BATCH = 32  # three items each (delete, its counter, audit), plus the team, its
 # counter and its spend-order place: 99 of 100
+# A batch also ends once its writes are this large: one more object (its item and its record,
+# each at most an item's 400 KB) and the team's own deletes still fit a transaction's 4 MB.
+CLEANUP_BYTES = sizes.TRANSACTION_BYTES - 3 * sizes.ITEM_BYTES
 CLEANUP_ROUNDS = 5  # fresh looks after lost races; each look deletes all it found
 MAX_TEAM_MODELS = 1000  # as many as /team/new and /team/update accept
 UPDATABLE = ("team_alias", "organization_id", "metadata", "tpm_limit", "rpm_limit",
              "max_parallel_requests", "max_budget", "models", "blocked")
 BUSY = "Too many concurrent changes to this team; please retry"
+# Whose block a blocked team's is (kept on the team item, not in its answers): an admin's,
+# lifted by admins only, or its team admin's.
+BLOCKED_BY, ADMIN_BLOCK, TEAM_ADMIN_BLOCK = "blocked_by", "proxy_admin", "team_admin"
 
 
 def _metadata(base: Item | None, request: TeamNewRequest | TeamUpdateRequest) -> Item:
@@ -64,6 +78,8 @@ def create_team(actor: Actor, request: TeamNewRequest) -> Team:
     authorize(actor.caller, Action.TEAM_CREATE)
     limits.check_numbers(request)
     period = limits.parse_duration(request.budget_duration)
+    limits.check_json_sizes(metadata=_metadata(request.metadata, request),
+                            model_aliases=request.model_aliases, models=request.models)
     team_id = request.team_id or str(uuid.uuid4())
 
     def attempt() -> Team:
@@ -79,6 +95,7 @@ def create_team(actor: Actor, request: TeamNewRequest) -> Team:
             "max_budget": request.max_budget, "budget_duration": request.budget_duration,
             "budget_reset_at": reset_at, "budget_anchor": reset_at, "models": request.models,
             "blocked": request.blocked, "spend": 0.0,
+            BLOCKED_BY: ADMIN_BLOCK if request.blocked else None,
             "litellm_model_table": _model_table(request.model_aliases), "model_id": None,
             "created_at": stamp, "updated_at": stamp,
         }
@@ -87,7 +104,7 @@ def create_team(actor: Actor, request: TeamNewRequest) -> Team:
         tx = stores().transaction()
         stores().teams.put_new(tx, team, member_items,
                                refusal=BadRequest(f"Team id {team_id} already exists"))
-        audit.record(tx, actor, audit.CREATED, audit.TEAM_TABLE, team_id, None,
+        audit.record(tx, actor, audit.CREATED, audit.TEAM_TABLE, audit.object_id(team_id), None,
                      team_public(team) | {"members_with_roles": [
                          member_public(m) for m in member_items]})
         directory.add_missing_users(tx, actor, members, stamp)
@@ -161,7 +178,7 @@ def _apply(actor: Actor, view: TeamView, changes: Item, action: str) -> Item:
         return team
     tx = stores().transaction()
     new = stores().teams.update(tx, team, after | {"updated_at": to_iso(utcnow())})
-    audit.record(tx, actor, action, audit.TEAM_TABLE, team["team_id"],
+    audit.record(tx, actor, action, audit.TEAM_TABLE, audit.object_id(team["team_id"]),
                  {k: v for k, v in before.items() if k != "budget_anchor"},
                  {k: v for k, v in after.items() if k != "budget_anchor"})
     tx.commit()
@@ -182,16 +199,48 @@ def _change_team(actor: Actor, team_id: str, plan: Callable[[Item], Item],
 
 def update_team(actor: Actor, request: TeamUpdateRequest) -> TeamUpdated:
     def plan(team: Item) -> Item:
+        _check_team_limits(actor.caller, team, request)  # 403 before any 400 of the values
         limits.check_numbers(request)
-        return _planned_changes(team, request)
+        changes = _planned_changes(team, request)
+        limits.check_json_sizes(metadata=changes.get("metadata"), models=changes.get("models"),
+                                model_aliases=request.model_aliases)
+        if "blocked" in changes:
+            changes |= _block(actor.caller, team, changes["blocked"])
+        return changes
 
     view = _change_team(actor, request.team_id, plan, lambda changes: audit.UPDATED)
     return TeamUpdated(team_id=request.team_id, data=to_team(view))
 
 
+def _check_team_limits(caller: Caller, team: Item, request: TeamUpdateRequest) -> None:
+    """A team admin may not change the team's budget or limits (TEAM_LIMIT_FIELDS; sending
+    one as it is changes nothing), nor lift an admin's block."""
+    sent = request.model_fields_set
+    if any(f in sent and getattr(request, f) != team.get(f) for f in TEAM_LIMIT_FIELDS):
+        authorize(caller, Action.TEAM_LIMITS)
+    if "blocked" in sent and request.blocked is False:
+        _block(caller, team, False)
+
+
+def _block(caller: Caller, team: Item, blocked: bool) -> Item:
+    """`blocked`, and whose block it is (BLOCKED_BY): an admin's (or one from before that was
+    kept) is lifted by admins only, a team admin's by either; an admin blocking a blocked team
+    makes the block the admin's."""
+    if not blocked:
+        if team.get("blocked") and team.get(BLOCKED_BY) != TEAM_ADMIN_BLOCK:
+            authorize(caller, Action.TEAM_LIFT_ADMIN_BLOCK)
+        return {"blocked": False, BLOCKED_BY: None}
+    if caller.is_admin:
+        return {"blocked": True, BLOCKED_BY: ADMIN_BLOCK}
+    if team.get("blocked"):
+        return {"blocked": True}  # whoever blocked it still did
+    return {"blocked": True, BLOCKED_BY: TEAM_ADMIN_BLOCK}
+
+
 def set_blocked(actor: Actor, team_id: str, blocked: bool) -> Team:
     action = audit.BLOCKED if blocked else audit.UNBLOCKED
-    view = _change_team(actor, team_id, lambda team: {"blocked": blocked}, lambda _: action)
+    view = _change_team(actor, team_id, lambda team: _block(actor.caller, team, blocked),
+                        lambda _: action)
     return to_team(view)
 
 
@@ -201,6 +250,7 @@ def add_models(actor: Actor, request: TeamModelsRequest) -> Team:
         models = list(dict.fromkeys([*(team.get("models") or []), *request.models]))
         if len(models) > MAX_TEAM_MODELS:
             raise BadRequest(f"A team can have at most {MAX_TEAM_MODELS} models")
+        limits.check_json_sizes(models=models)
         return {"models": models}
 
     return to_team(_change_team(actor, request.team_id, plan, lambda _: audit.UPDATED))
@@ -247,7 +297,7 @@ def _mark_deleting(actor: Actor, teams: list[Item]) -> None:
     now = to_iso(utcnow())
     for team in active:
         stores().teams.mark_deleting(tx, team, now)
-        audit.record(tx, actor, audit.DELETED, audit.TEAM_TABLE, team["team_id"],
+        audit.record(tx, actor, audit.DELETED, audit.TEAM_TABLE, audit.object_id(team["team_id"]),
                      team_public(team), None)
     stores().teams.count(tx, -len(active))
     try:
@@ -266,14 +316,15 @@ def cleanup_team(actor: Actor | None, team_id: str) -> None:
             return  # gone: this or a concurrent cleanup finished the job
         found = [("member", m) for m in view.members] + [
             ("key", k) for k in stores().keys.of_team(team_id)]
-        starts = range(0, len(found), CLEANUP_BATCH) if found else range(1)
-        for start in starts:
-            tx = stores().transaction()
-            for kind, item in found[start:start + CLEANUP_BATCH]:
-                (delete_key if kind == "key" else delete_member)(tx, actor, item)
-            if start + CLEANUP_BATCH >= len(found):
-                stores().teams.delete_deleting(tx, team_id)
-            tx.commit()
+        tx, batch = stores().transaction(), 0
+        for kind, item in found:
+            if batch == CLEANUP_BATCH or tx.size > CLEANUP_BYTES:
+                tx.commit()
+                tx, batch = stores().transaction(), 0
+            (delete_key if kind == "key" else delete_member)(tx, actor, item)
+            batch += 1
+        stores().teams.delete_deleting(tx, team_id)
+        tx.commit()
 
     retry(attempt, f"Team {team_id} is still being deleted; repeat the request to finish",
           limit=CLEANUP_ROUNDS)

@@ -15,6 +15,7 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 
+from teamledger import sizes
 from teamledger.domain.limits import MAX_DEPTH
 from teamledger.errors import (
     InvalidBody,
@@ -160,7 +161,17 @@ def _admit(event: Event, public: bool) -> "Actor | None":
         event["body"], event["isBase64Encoded"] = None, False
     else:
         screen_body(event)
+    if actor is not None:
+        screen_changed_by(headers.get(CHANGED_BY_HEADER))
     return actor
+
+
+def screen_changed_by(value: str | None) -> None:
+    """The changer's name goes into every audit record's GSI9 partition key: on every route
+    (a read too), at most CHANGED_BY_BYTES, or 422 before anything is read or written."""
+    if value and sizes.utf8_size(value) > sizes.CHANGED_BY_BYTES:
+        raise InvalidHeader(CHANGED_BY_HEADER, f"String should have at most "
+                            f"{sizes.CHANGED_BY_BYTES} bytes in UTF-8", "string_too_long")
 
 
 def _raw_response(status: int, body: Body) -> dict[str, Any]:

@@ -1,8 +1,18 @@
 """Bearer key -> Caller. One consistent GetItem on the key's token (plus the team's gate for a
-team key); the master key never touches the table (its sha256 is compared in constant time)."""
+team key); the master key never touches the table (its sha256 is compared in constant time).
+
+A master key under MIN_MASTER_KEY_BITS (estimated_bits) is refused by a deployed function:
+every request answers 503 and the log says why. Under `make dev` and `sam local` (LOCAL_DEV)
+it is accepted with a warning in the log."""
 
 import hmac
+import math
+import string
+import zlib
+from collections import Counter
 from functools import lru_cache
+
+from aws_lambda_powertools import Logger
 
 from teamledger.config import settings
 from teamledger.domain.callers import (
@@ -13,29 +23,85 @@ from teamledger.domain.callers import (
     team_refusal,
     token_of,
 )
-from teamledger.errors import Unauthorized
+from teamledger.errors import Misconfigured, Unauthorized
 from teamledger.store import stores
 from teamledger.store.teams import ACTIVE
 from teamledger.timestamps import to_iso, utcnow
 
 _IS = {"blocked": "is blocked", "expired": "has expired"}
+MIN_MASTER_KEY_BITS = 128
+KEY_PREFIX = "sk-"  # every key's: it carries no entropy
+_CLASSES = ((frozenset(string.ascii_lowercase), 26), (frozenset(string.ascii_uppercase), 26),
+            (frozenset(string.digits), 10))
+_OTHER_CHARACTERS = 33  # printable ASCII punctuation and space: any other character counts so
+_ZLIB_OVERHEAD = len(zlib.compress(b"", 9))  # header and checksum: what nothing compresses to
+WEAK_MASTER_KEY = ("The service is not configured correctly: its master key is too weak. "
+                   "Its operator should check the logs.")
+
+logger = Logger()
+
+
+def estimated_bits(key: str) -> float:
+    """A conservative estimate of a key's entropy in bits: its length without the `sk-` prefix
+    (or, if shorter, the bytes zlib compresses it to, so a repeated pattern counts once) times
+    the smaller of two figures per character: log2 of the alphabet its character classes make
+    (a-z 26, A-Z 26, 0-9 10, anything else 33), and the Shannon entropy of its own character
+    frequencies (a few characters, or one used over and over, count for what they are)."""
+    body = key.removeprefix(KEY_PREFIX)
+    if not body:
+        return 0.0
+    alphabet = sum(size for chars, size in _CLASSES if not chars.isdisjoint(body))
+    if any(not any(c in chars for chars, _ in _CLASSES) for c in body):
+        alphabet += _OTHER_CHARACTERS
+    frequencies = [n / len(body) for n in Counter(body).values()]
+    shannon = -sum(p * math.log2(p) for p in frequencies)
+    compressed = len(zlib.compress(body.encode(), 9)) - _ZLIB_OVERHEAD
+    return min(len(body), compressed) * max(0.0, min(math.log2(alphabet), shannon))
+
+
+@lru_cache(maxsize=4)
+def _judged(raw_key: str) -> tuple[str, float]:
+    """A master key's token and estimated bits; a weak one is logged once per key and
+    execution environment (never the key, nor anything it could be found from)."""
+    bits = estimated_bits(raw_key)
+    if bits < MIN_MASTER_KEY_BITS:
+        if settings().local_dev:
+            logger.warning(f"Weak master key: about {bits:.0f} bits of entropy, under "
+                           f"{MIN_MASTER_KEY_BITS}. Accepted only because LOCAL_DEV is set "
+                           "(make dev, sam local); a deployed function refuses it.")
+        else:
+            logger.error(f"Master key refused: about {bits:.0f} bits of entropy, under "
+                         f"{MIN_MASTER_KEY_BITS}. Every request answers 503 until the secret "
+                         "MasterKeySecret (or MASTER_KEY) holds a random key of at least "
+                         f"{MIN_MASTER_KEY_BITS} bits, e.g. sk- and 43 URL-safe random "
+                         "characters (python3 -c 'import secrets; print(\"sk-\" + "
+                         "secrets.token_urlsafe(32))').")
+    return token_of(raw_key), bits
 
 
 @lru_cache(maxsize=1)
-def _master_token_from_environment() -> str | None:
+def _master_token_from_environment() -> tuple[str, float] | None:
     key = settings().master_key
-    return token_of(key) if key else None
+    return _judged(key) if key else None
 
 
 def master_token() -> str | None:
-    cached = _master_token_from_environment()
+    """The master key's token; Misconfigured (503) if the key is too weak for a deployed
+    function."""
+    judged = _master_token_from_environment()
     secret_name = settings().master_key_secret_name
-    if cached or not secret_name:
-        return cached
-    # Imported here: only deployed functions read the secret, and only on their first request.
-    from aws_lambda_powertools.utilities.parameters import get_secret
+    if not judged and secret_name:
+        # Imported here: only deployed functions read the secret, and only on their first
+        # request.
+        from aws_lambda_powertools.utilities.parameters import get_secret
 
-    return token_of(str(get_secret(secret_name, max_age=300)).strip())
+        judged = _judged(str(get_secret(secret_name, max_age=300)).strip())
+    if not judged:
+        return None
+    token, bits = judged
+    if bits < MIN_MASTER_KEY_BITS and not settings().local_dev:
+        raise Misconfigured(WEAK_MASTER_KEY)
+    return token
 
 
 def bearer_key(authorization: str | None) -> str:
@@ -48,8 +114,8 @@ def bearer_key(authorization: str | None) -> str:
 
 
 def authenticate(authorization: str | None, route: str | None = None) -> Caller:
+    master = master_token()  # first: a weak master key refuses every request alike
     token = token_of(bearer_key(authorization))
-    master = master_token()
     if master and hmac.compare_digest(token, master):
         return Caller(token=token, user_id=DEFAULT_USER_ID, role=PROXY_ADMIN, is_master=True,
                       route=route)

@@ -30,6 +30,15 @@ class KeyStore:
                  for i in table.Query(keys.team_keys_partition(team_id), index="GSI2").all()]
         return counters.CounterStore().fill(found) if spend else found
 
+    def of_member(self, team_id: str, user_id: str) -> list[str]:
+        """The tokens of the user's keys of this team: their keys on GSI1, filtered to the team
+        (eventually consistent, as every index: callers read the keys themselves after)."""
+        query = table.Query(keys.user_partition(user_id), index="GSI1",
+                            sk_prefix=keys.USER_KEY_PREFIX,
+                            where=table.Filter("#team = :team", {"#team": "team_id"},
+                                               {":team": team_id}))
+        return [item["token"] for item in query.all()]
+
     def put_new(self, tx: Transaction, key: Item) -> None:
         token = key["token"]
         tx.put(keys.api_key(token) | keys.key_index(token, key.get("user_id"), key.get("team_id"))
@@ -39,4 +48,5 @@ class KeyStore:
 
     def delete(self, tx: Transaction, key: Item, refusal: ServiceError | None = None) -> None:
         tx.delete(keys.api_key(key["token"]), condition="attribute_exists(PK)", refusal=refusal)
+        tx.reckon(key)  # a key may be large (metadata, models): it counts to the 4 MB
         counters.delete(tx, KeyRef(key["token"]))
