@@ -53,6 +53,19 @@ def test_startup_prints_the_url_the_master_key_and_ready(dev_server):
     assert dev_server.url in log
     assert dev_server.master_key in log
     assert "ready" in log.splitlines()
+    assert "WEAK MASTER KEY" not in log  # a random key is strong
+
+
+def test_a_weak_master_key_is_accepted_locally_with_a_loud_warning(tmp_path):
+    # Given make dev started with a key a deployed stack refuses (under 128 bits)
+    with dev_server_process(tmp_path, master_key="sk-1234", workers=1) as server:
+        # When it is used (by a handler in a worker process, as in Lambda)
+        status, _, _ = get(server.url + "/team/list",
+                           headers={"Authorization": "Bearer sk-1234"})
+        log = server.log()
+    # Then it works here, and the console said loudly that it is weak
+    assert status == 200
+    assert "WEAK MASTER KEY" in log
 
 
 def test_the_log_holds_the_request_but_never_the_authorization_header_or_query(own_dev_server):

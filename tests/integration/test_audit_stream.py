@@ -234,23 +234,12 @@ def test_a_record_never_overtakes_a_failed_earlier_record_of_its_object(
 
 def test_make_devs_poller_retries_from_the_failed_record_then_gives_up_as_lambda_does(
         api, audit_stream, write_poison, caplog):
-    # Given make dev's poller on the table's stream from now on, giving up after one retry
-    import dataclasses
-    import threading
-
-    from tests.support.streams import StreamPoller
-
-    table = boto3.client("dynamodb").describe_table(TableName=os.environ["TABLE_NAME"])["Table"]
-    consumer = dataclasses.replace(PUBLISHER, starting_position="LATEST",
-                                   maximum_retry_attempts=1)
-    poller = StreamPoller(consumer, boto3.client("dynamodbstreams"), table["LatestStreamArn"],
-                          threading.Lock())
+    # Given make dev's poller on the table's stream from now on, giving up after one retry,
     # and a team whose second change sits behind a poison record of its own
-    team_id, other = f"poller-{_uid()}", f"poller-other-{_uid()}"
-    api.new_team(team_id=team_id)
-    write_poison(team_id)
-    api.ok(api.post("/team/block", {"team_id": team_id}))
-    api.new_team(team_id=other)
+    from tests.support.stuckstream import retrying_poller, stuck_change
+
+    poller = retrying_poller(PUBLISHER)
+    team_id, other = stuck_change(api, write_poison, "poller")
 
     # When it polls: the first delivery, the retry from the poison record, then nothing left
     with caplog.at_level("INFO", logger="teamledger.devserver"):

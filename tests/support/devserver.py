@@ -6,9 +6,11 @@ that route's `lambda_handler`, and the handler's result goes back the way API Ga
     PORT=3000 .venv/bin/python -m tests.support.devserver
 
 Environment read: PORT (3000), AWS_ENDPOINT_URL (unset: a moto server is started on loopback),
-TABLE_NAME (teamledger), MASTER_KEY (unset: a random one, printed), AVAILABLE_TEAMS,
-AUDIT_STREAM_NAME (teamledger-audit), BUDGET_RESET_INTERVAL (60: seconds between budget resets),
-DATA_DIR (.devserver/data, relative to the repo root; empty: keep nothing), WORKERS (4).
+TABLE_NAME (teamledger), MASTER_KEY (unset: a random one, printed; a weak one is accepted with a
+loud warning, since the handlers get LOCAL_DEV=true, where a deployed function refuses it),
+AVAILABLE_TEAMS, AUDIT_STREAM_NAME (teamledger-audit), BUDGET_RESET_INTERVAL (60: seconds
+between budget resets), DATA_DIR (.devserver/data, relative to the repo root; empty: keep
+nothing), WORKERS (4).
 
 The handlers run in up to WORKERS worker processes (tests/support/devworkers.py), one invocation
 at a time each, as Lambda runs concurrent invocations in separate execution environments: with
@@ -66,10 +68,11 @@ from aws_lambda_powertools.metrics.provider import cold_start
 from tests.support import devdata, devstate, devworkers
 from tests.support.apigw import api_gateway_sends_as_text, http_event, lambda_context
 from tests.support.resetbudgets import ResetSchedule
-from tests.support.streams import StreamPoller
+from tests.support.streams import QueueDeadLetters, StreamPoller
 from tests.support.template import (
     REPO_ROOT,
     Route,
+    create_queue,
     create_stream,
     create_table,
     load_template,
@@ -407,8 +410,12 @@ class DevServer:
             table_name=self.table_name, audit_stream_name=self.audit_stream_name))
 
     def _stream_pollers(self, template: dict, stream_arn: str) -> list[BackgroundTask]:
-        client = boto3.client("dynamodbstreams")
-        return [StreamPoller(consumer, client, stream_arn, _INVOCATION_LOCK)
+        """One poller per stream consumer of the table; a consumer with an on-failure
+        destination gets that SQS queue, made on this moto under its logical id."""
+        client, sqs = boto3.client("dynamodbstreams"), boto3.client("sqs")
+        return [StreamPoller(consumer, client, stream_arn, _INVOCATION_LOCK, dead_letters=(
+                    QueueDeadLetters(sqs, create_queue(sqs, consumer.on_failure))
+                    if consumer.on_failure else None))
                 for consumer in stream_consumers(template) if consumer.table == "Table"]
 
     def serve_forever(self) -> None:
@@ -468,6 +475,8 @@ class DevServer:
             self.master_key = "sk-" + secrets.token_urlsafe(32)
             self.master_key_generated = True
         self._set_env("MASTER_KEY", self.master_key)
+        # Says "local" to the functions: a weak master key is warned about, not refused.
+        self._set_env("LOCAL_DEV", "true")
         # The functions' literal settings from the template (Refs are resolved above or absent).
         for name, value in _global_function_environment(template).items():
             self._set_default_env(name, value)
@@ -560,6 +569,7 @@ def _print_banner(server: DevServer) -> None:
     endpoint = f"{server.endpoint_url} (moto)" if server.runs_moto else server.endpoint_url
     print(f"TeamLedger dev server on {server.base_url}", flush=True)
     print(f"  master key: {server.master_key}   ({origin})", flush=True)
+    _warn_if_weak(server.master_key)
     print(f"  table:      {server.table_name} at {endpoint}", flush=True)
     print(f"  audit:      Kinesis stream {server.audit_stream_name} "
           f"(make audit-tail PORT={server.port})", flush=True)
@@ -571,6 +581,21 @@ def _print_banner(server: DevServer) -> None:
         print(f"  WARNING:    {len(diverged)} replayed writes did not succeed again (first: line "
               f"{line} of {server.journal.path}, {operation}, {status}); the data may be off",
               flush=True)
+
+
+def _warn_if_weak(master_key: str | None) -> None:
+    """A master key a deployed function would refuse: accepted here (LOCAL_DEV), loudly."""
+    from teamledger.http.auth import MIN_MASTER_KEY_BITS, estimated_bits
+
+    bits = estimated_bits(master_key or "")
+    if bits >= MIN_MASTER_KEY_BITS:
+        return
+    lines = [f"WEAK MASTER KEY: about {bits:.0f} bits of entropy, under {MIN_MASTER_KEY_BITS}.",
+             "make dev accepts it (LOCAL_DEV); a deployed stack refuses it (every request 503).",
+             "Unset MASTER_KEY for a random one, or use sk- and 43 URL-safe random characters."]
+    rule = "!" * (max(len(line) for line in lines) + 4)
+    for stream in (sys.stdout, sys.stderr):
+        print(rule, *(f"! {line}" for line in lines), rule, sep="\n", file=stream, flush=True)
 
 
 def _data_note(server: DevServer) -> str:

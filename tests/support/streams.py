@@ -3,18 +3,27 @@
 `TableStream` reads the shards of a table's stream in order; `lambda_record` turns a GetRecords
 record into the record of the event Lambda sends; `passes` applies a mapping's FilterCriteria;
 `StreamPoller` is the mapping itself: batches, filter, invoke, and on `batchItemFailures` a
-retry from the first failed record, up to MaximumRetryAttempts.
+retry from the first failed record, up to MaximumRetryAttempts, then Lambda's on-failure
+message to the mapping's dead-letter queue (`QueueDeadLetters`), and on past the batch.
+
+Records are handed over as the stream's JSON holds them, as Lambda hands them over, not as
+botocore's model parses them: a record that botocore cannot parse (moto streams an empty map
+key so) would otherwise fail every GetRecords of its shard, and nothing behind it would ever
+come (issue 13). Read raw, such a record reaches the function like any other, fails there, and
+takes the dead-letter path.
 """
 
 from __future__ import annotations
 
 import importlib
+import json
 import logging
 import threading
 import time
+import uuid
 from collections.abc import Callable
-from datetime import datetime
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, Protocol
 
 from tests.support.apigw import lambda_context
 from tests.support.template import StreamConsumer
@@ -26,12 +35,18 @@ SHARD_REFRESH_S = 5.0
 MAX_BACKOFF_S = 5.0
 
 
+RAW_RECORDS = "TeamLedgerRawRecords"  # where the records go in GetRecords' answer, unparsed
+
+
 def lambda_record(record: dict, stream_arn: str) -> dict:
-    """A GetRecords record (as botocore parses it) as a record of Lambda's DynamoDB event."""
+    """A GetRecords record (as its JSON holds it, or as botocore parses it) as a record of
+    Lambda's DynamoDB event."""
     dynamodb = dict(record["dynamodb"])
     created = dynamodb.get("ApproximateCreationDateTime")
     if isinstance(created, datetime):
         dynamodb["ApproximateCreationDateTime"] = int(created.timestamp())  # Lambda: epoch s
+    elif isinstance(created, int | float):
+        dynamodb["ApproximateCreationDateTime"] = int(created)
     return {
         "eventID": record["eventID"],
         "eventName": record["eventName"],
@@ -41,6 +56,17 @@ def lambda_record(record: dict, stream_arn: str) -> dict:
         "dynamodb": dynamodb,
         "eventSourceARN": stream_arn,
     }
+
+
+def _keep_records_raw(response_dict: dict, customized_response_dict: dict, **_: Any) -> None:
+    """botocore's before-parse hook of GetRecords: the records leave the body before botocore
+    parses it (its model would choke on a record moto cannot serialize, failing the whole
+    read) and come back under RAW_RECORDS as the JSON had them, as Lambda passes them on."""
+    if response_dict.get("status_code") != 200:
+        return  # an error: botocore's to parse
+    body = json.loads(response_dict["body"] or b"{}")
+    customized_response_dict[RAW_RECORDS] = body.pop("Records", [])
+    response_dict["body"] = json.dumps(body).encode()
 
 
 def passes(filters: tuple[dict, ...], record: dict) -> bool:
@@ -77,6 +103,8 @@ class TableStream:
 
     def __init__(self, client: Any, stream_arn: str, position: str = "TRIM_HORIZON"):
         self.client = client
+        client.meta.events.register("before-parse.dynamodb-streams.GetRecords",
+                                    _keep_records_raw, unique_id="teamledger-raw-records")
         self.stream_arn = stream_arn
         self.iterators: dict[str, str] = {}
         self._finished: set[str] = set()
@@ -114,7 +142,8 @@ class TableStream:
     def read(self, shard_id: str, limit: int) -> tuple[list[dict], str | None]:
         """Up to `limit` records of a shard (Lambda's shape) and the iterator after them."""
         response = self.client.get_records(ShardIterator=self.iterators[shard_id], Limit=limit)
-        records = [lambda_record(r, self.stream_arn) for r in response.get("Records", [])]
+        raw = response.get(RAW_RECORDS, response.get("Records", []))
+        records = [lambda_record(r, self.stream_arn) for r in raw]
         return records, response.get("NextShardIterator")
 
     def advance(self, shard_id: str, next_iterator: str | None) -> None:
@@ -142,14 +171,36 @@ class TableStream:
         return found
 
 
+class DeadLetters(Protocol):
+    """Where a mapping sends what it gave up on (its on-failure destination)."""
+
+    def send(self, message: dict) -> str: ...
+
+
+class QueueDeadLetters:
+    """An SQS queue as the on-failure destination (the template's dead-letter queue, made on
+    make dev's moto): each message is Lambda's JSON about one batch given up on."""
+
+    def __init__(self, client: Any, url: str):
+        self.client = client
+        self.url = url
+
+    def send(self, message: dict) -> str:
+        self.client.send_message(QueueUrl=self.url, MessageBody=json.dumps(message))
+        return self.url
+
+
 class StreamPoller:
     """`make dev`'s event-source mapping: the table's stream into one function, as Lambda
-    feeds it (a BackgroundTask of the dev server)."""
+    feeds it (a BackgroundTask of the dev server). A batch it gives up on goes to
+    `dead_letters` (the function's on-failure destination), if it has one, else only to the
+    log, as Lambda drops it then."""
 
     def __init__(self, consumer: StreamConsumer, stream_client: Any, stream_arn: str,
-                 invocation_lock: threading.Lock):
+                 invocation_lock: threading.Lock, dead_letters: DeadLetters | None = None):
         self.consumer = consumer
         self.stream = TableStream(stream_client, stream_arn, consumer.starting_position)
+        self.dead_letters = dead_letters
         self._lock = invocation_lock
         self._handler: Callable[[dict, Any], Any] | None = None
         self._attempts: dict[str, int] = {}
@@ -219,10 +270,48 @@ class StreamPoller:
         if limit < 0 or attempts <= limit:
             return False
         first, last = (batch[i]["dynamodb"]["SequenceNumber"] for i in (0, -1))
-        log.error("%s: gave up on records %s..%s of %s after %d retries (in AWS: to the "
-                  "on-failure destination)", self.consumer.function, first, last, shard_id,
-                  limit)
+        if self.dead_letters is None:
+            where = "dropped: the function has no on-failure destination"
+        else:
+            try:
+                where = "sent to the dead-letter queue " + self.dead_letters.send(
+                    self.failure_message(shard_id, batch, attempts))
+            except Exception as error:  # the batch is given up whatever: the log has it
+                where = f"NOT sent to the dead-letter queue ({error!r})"
+        log.error("%s: gave up on records %s..%s of %s after %d retries; %s",
+                  self.consumer.function, first, last, shard_id, limit, where)
         return True
+
+    def failure_message(self, shard_id: str, batch: list[dict], attempts: int) -> dict:
+        """What Lambda sends the on-failure destination of a stream mapping (the batch's shard
+        and sequence-number range, not its content), plus, locally only, the batch's records:
+        moto's stream is not easily read again by hand."""
+        arrived = [datetime.fromtimestamp(batch[i]["dynamodb"].get(
+            "ApproximateCreationDateTime", 0), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+            for i in (0, -1)]
+        region, account = self.stream.stream_arn.split(":")[3:5]
+        return {
+            "requestContext": {
+                "requestId": str(uuid.uuid4()),
+                "functionArn": f"arn:aws:lambda:{region}:{account}:function:"
+                               f"{self.consumer.function}",
+                "condition": "RetryAttemptsExhausted",
+                "approximateInvokeCount": attempts},
+            "responseContext": {"statusCode": 200, "executedVersion": "$LATEST",
+                                "functionError": None},
+            "version": "1.0",
+            "timestamp": datetime.now(UTC).isoformat(timespec="milliseconds").replace(
+                "+00:00", "Z"),
+            "DDBStreamBatchInfo": {
+                "shardId": shard_id,
+                "startSequenceNumber": batch[0]["dynamodb"]["SequenceNumber"],
+                "endSequenceNumber": batch[-1]["dynamodb"]["SequenceNumber"],
+                "approximateArrivalOfFirstRecord": arrived[0],
+                "approximateArrivalOfLastRecord": arrived[1],
+                "batchSize": len(batch),
+                "streamArn": self.stream.stream_arn},
+            "records": batch,
+        }
 
     def _function(self) -> Callable[[dict, Any], Any]:
         if self._handler is None:

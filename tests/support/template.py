@@ -122,6 +122,12 @@ def create_stream(client: Any, stream_name: str, template: dict[str, Any] | None
     )
 
 
+def create_queue(client: Any, queue_name: str) -> str:
+    """An SQS queue (made if missing, as the template's dead-letter queue is in AWS); its URL.
+    Retention and encryption are AWS's concern, not moto's."""
+    return str(client.create_queue(QueueName=queue_name)["QueueUrl"])
+
+
 @dataclass(frozen=True)
 class Route:
     function: str  # logical id, e.g. TeamNewFunction
@@ -143,6 +149,9 @@ class StreamConsumer:
     batch_size: int
     maximum_retry_attempts: int  # -1: until the record leaves the stream
     filters: tuple[dict, ...]  # the FilterCriteria patterns, parsed; none: every record
+    # Logical id of the SQS queue of DestinationConfig.OnFailure (None: none, Lambda drops
+    # what it gives up on)
+    on_failure: str | None = None
 
 
 def function_ids(template: dict[str, Any]) -> list[str]:
@@ -193,6 +202,8 @@ def stream_consumers(template: dict[str, Any]) -> list[StreamConsumer]:
             source = event["Properties"]
             stream = source["Stream"]  # !GetAtt <Table>.StreamArn
             patterns = (source.get("FilterCriteria") or {}).get("Filters") or []
+            destination = ((source.get("DestinationConfig") or {}).get("OnFailure") or {}).get(
+                "Destination")  # !GetAtt <Queue>.Arn
             found.append(
                 StreamConsumer(
                     function=logical_id,
@@ -203,6 +214,7 @@ def stream_consumers(template: dict[str, Any]) -> list[StreamConsumer]:
                     batch_size=int(source.get("BatchSize", 100)),
                     maximum_retry_attempts=int(source.get("MaximumRetryAttempts", -1)),
                     filters=tuple(json.loads(f["Pattern"]) for f in patterns),
+                    on_failure=destination["Fn::GetAtt"][0] if destination else None,
                 )
             )
     return found
