@@ -33,7 +33,8 @@ $(TOOLS)/.installed: requirements-tools.txt
 	$(TOOLS)/bin/python -m pip install -q -r requirements-tools.txt
 	touch $@
 
-# schemathesis (and its hypothesis) only for `make fuzz`: `make test`'s .venv stays as it is.
+# schemathesis only for `make fuzz`, in a venv of its own (its pins are not .venv's). .venv has
+# hypothesis too, for the property tests of hostile input, at a version inside schemathesis' range.
 $(FUZZ)/.installed: requirements-fuzz.txt requirements.txt shared/requirements.txt
 	$(PYTHON) -m venv $(FUZZ)
 	$(FUZZ)/bin/python -m pip install -q --upgrade pip

@@ -344,10 +344,12 @@ SCENARIOS: dict[str, Scenario] = {
         "/team/bulk_member_add", {"team_id": "t1", "max_budget_in_team": 3.0, "members": [
             {"user_id": "bob"}, {"user_email": "dave@example.com"}, {"user_id": "alice"}]},
         _with(_bob), done=_bulk_done),
+    # alice's key in t1 goes with her, in the same transaction.
     "team_member_delete": Scenario(
-        "/team/member_delete", {"team_id": "t1", "user_id": "alice"}, _with(),
-        again=_bad_request_if_committed,
-        done=lambda items, twice: "alice" not in _member_ids(items)),
+        "/team/member_delete", {"team_id": "t1", "user_id": "alice"},
+        _with(_alices_key_in_t1), again=_bad_request_if_committed,
+        done=lambda items, twice: "alice" not in _member_ids(items)
+        and not _items(items, "key", user_id="alice", team_id="t1")),
     "team_member_update": Scenario(
         "/team/member_update", {"team_id": "t1", "user_id": "alice", "role": "user",
                                 "max_budget_in_team": 7.0, "budget_duration": "1w"},
@@ -401,19 +403,21 @@ SCENARIOS: dict[str, Scenario] = {
 
 # Each route's DynamoDB calls when nothing fails (test_each_plan_is_what_the_route_calls).
 PLANS: dict[str, tuple[str, ...]] = {
-    "team_new": ("Query", "BatchGetItem", "TransactWriteItems"),
+    "team_new": ('BatchGetItem', 'Query', 'BatchGetItem', 'TransactWriteItems'),
     "team_update": ('Query', 'TransactWriteItems'),
     "team_block": ('Query', 'TransactWriteItems'),
     "team_unblock": ('Query', 'TransactWriteItems'),
     "team_delete": ('BatchGetItem', 'TransactWriteItems', 'Query', 'Query', 'BatchGetItem',
                     'TransactWriteItems'),
-    "team_member_add": ('Query', 'Query', 'BatchGetItem', 'Query', 'TransactWriteItems'),
-    "team_bulk_member_add": ('Query', 'Query', 'BatchGetItem', 'TransactWriteItems'),
-    "team_member_delete": ('Query', 'TransactWriteItems'),
+    "team_member_add": ('Query', 'BatchGetItem', 'Query', 'BatchGetItem', 'Query',
+                        'TransactWriteItems'),
+    "team_bulk_member_add": ('Query', 'BatchGetItem', 'Query', 'BatchGetItem',
+                             'TransactWriteItems'),
+    "team_member_delete": ('Query', 'Query', 'BatchGetItem', 'TransactWriteItems'),
     "team_member_update": ('Query', 'GetItem', 'TransactWriteItems'),
     "team_model_add": ('Query', 'TransactWriteItems'),
     "team_model_delete": ('Query', 'TransactWriteItems'),
-    "user_new": ("BatchGetItem", "TransactWriteItems"),
+    "user_new": ('BatchGetItem', 'Query', 'BatchGetItem', 'TransactWriteItems'),
     "key_generate": ("BatchGetItem", "TransactWriteItems"),
     "key_delete": ("GetItem", "BatchGetItem", "BatchGetItem", "TransactWriteItems"),
     "spend_track": ("GetItem", "GetItem", "UpdateItem", "GetItem", "TransactWriteItems",
@@ -584,7 +588,8 @@ def _snapshot(table) -> Items:
 NOT_AUDITED = {"spend", "roster"}  # counters and copies, not changes
 # Items that belong to no audited object: what the per-call path and the orders write.
 PER_CALL = {"counter", "spend_request", "spend_order"}
-OTHER_ITEMS = PER_CALL | {"team", "roster", "member", "user", "key", "audit"}
+# An email's item is part of its user (written with the row, never audited on its own).
+OTHER_ITEMS = PER_CALL | {"team", "roster", "member", "user", "key", "audit", "email"}
 LEASE_MARK = (LEASE_MARK_KEY["PK"], LEASE_MARK_KEY["SK"])
 
 
@@ -758,8 +763,25 @@ def _structure_problems(items: Items) -> list[str]:
     for user in users.values():
         problems += _link_problems(f"user {user['user_id']}", user, table_keys.user_index(
             user["user_id"], user.get("user_email")), ("GSI2PK", "GSI2SK"))
-    return problems + _teams_problems(items, teams, members) + _counter_problems(items) + \
-        _per_call_problems(items, teams)
+    return problems + _email_problems(items, users) + _teams_problems(items, teams, members) + \
+        _counter_problems(items) + _per_call_problems(items, teams)
+
+
+def _email_problems(items: Items, users: dict[str, dict]) -> list[str]:
+    """Each user with an email has that email's item, naming them; each email item is a
+    user's, at the key of that user's email."""
+    emails = {k: i for k, i in items.items() if i.get("entity") == "email"}
+    problems = []
+    for key, item in emails.items():
+        user = users.get(item.get("user_id"))
+        if user is None or key != _key_of(table_keys.email(user.get("user_email") or "")):
+            problems.append(f"email item {key} is not user {item.get('user_id')}'s email")
+    for user in users.values():
+        if user.get("user_email"):
+            item = emails.get(_key_of(table_keys.email(user["user_email"])))
+            if item is None or item.get("user_id") != user["user_id"]:
+                problems.append(f"user {user['user_id']}: no email item naming them")
+    return problems
 
 
 def _teams_problems(items: Items, teams: dict[str, dict], members: list[dict]) -> list[str]:

@@ -39,16 +39,29 @@ PUBLIC_ROUTES = frozenset({("GET", "/health/liveliness")})
 ROUTE_ERRORS: dict[tuple[str, str], dict[int, str]] = {
     ("POST", "/team/new"): {
         400: "team_id already exists; bad budget_duration; budget or limits negative or out "
-             "of range; a member without user_id or user_email, ambiguous or listed twice"},
+             "of range; a member without user_id or user_email, ambiguous or listed twice; "
+             "an email that belongs to another user than the user_id named with it, or is not "
+             "that existing user's; metadata, model_aliases or models over its size as JSON"},
     ("POST", "/team/update"): {
-        400: "bad budget_duration; budget or limits negative or out of range",
+        400: "bad budget_duration; budget or limits negative or out of range; metadata (with "
+             "tags and guardrails), model_aliases or models over its size as JSON",
+        403: "the caller may not manage the team; or a team admin would change its max_budget, "
+             "budget_duration, tpm_limit, rpm_limit or max_parallel_requests, or unblock a "
+             "team an admin blocked (admins only)",
         404: "unknown team_id"},
     ("POST", "/team/block"): {404: "unknown team_id"},
-    ("POST", "/team/unblock"): {404: "unknown team_id"},
-    ("POST", "/team/delete"): {404: "any unknown team_id (nothing is deleted)"},
+    ("POST", "/team/unblock"): {
+        403: "the caller may not manage the team; or a team admin would unblock a team an "
+             "admin blocked (admins only)",
+        404: "unknown team_id"},
+    ("POST", "/team/delete"): {
+        400: "the teams are too large to mark deleted in one transaction (name fewer)",
+        404: "any unknown team_id (nothing is deleted)"},
     ("POST", "/team/member_add"): {
         400: "already a member; bad max_budget_in_team or budget_duration; a member without "
-             "user_id or user_email, ambiguous or listed twice",
+             "user_id or user_email, ambiguous or listed twice; an email that belongs to "
+             "another user than the user_id named with it, or is not that existing user's; a "
+             "self-join with an email not the caller's",
         404: "unknown team_id"},
     ("POST", "/team/bulk_member_add"): {
         400: "no members, or more than 500; bad max_budget_in_team", 404: "unknown team_id"},
@@ -59,7 +72,8 @@ ROUTE_ERRORS: dict[tuple[str, str], dict[int, str]] = {
         400: "not a member (an unknown user included); neither user_id nor user_email; bad "
              "max_budget_in_team or budget_duration",
         404: "unknown team_id"},
-    ("POST", "/team/model/add"): {400: "more than 1000 models", 404: "unknown team_id"},
+    ("POST", "/team/model/add"): {400: "more than 1000 models, or models over 16 KiB as JSON",
+                                  404: "unknown team_id"},
     ("POST", "/team/model/delete"): {404: "unknown team_id"},
     ("GET", "/team/info"): {404: "unknown team_id"},
     ("GET", "/team/list"): {
@@ -68,15 +82,20 @@ ROUTE_ERRORS: dict[tuple[str, str], dict[int, str]] = {
     ("GET", "/v2/team/list"): {
         400: "a cursor this service did not return, or one of another sort_by/sort_order"},
     ("POST", "/user/new"): {
-        400: "user_id already exists; bad budget_duration; budget negative or out of range",
+        400: "user_id already exists; user_email belongs to another user (in any case); bad "
+             "budget_duration; budget negative or out of range; metadata or models over its "
+             "size as JSON",
         404: "a team in teams does not exist"},
     ("GET", "/user/info"): {400: "no user_id and the key has no user", 404: "unknown user_id"},
     ("POST", "/key/generate"): {
-        400: "bad budget_duration or duration; budget negative or out of range",
+        400: "bad budget_duration or duration; budget negative or out of range; metadata or "
+             "models over its size as JSON",
         404: "unknown team_id"},
     ("GET", "/key/info"): {404: "unknown key"},
     ("POST", "/key/delete"): {
-        400: "some of the keys were deleted concurrently", 404: "an unknown key"},
+        400: "some of the keys were deleted concurrently; the keys are too large to delete in "
+             "one transaction (name fewer)",
+        404: "an unknown key"},
     ("POST", "/spend/track"): {
         400: "spend not a finite number above 0; neither token nor key", 404: "unknown key"},
     ("POST", "/spend/reserve"): {
@@ -159,7 +178,8 @@ SHARED_RESPONSES = {
                                      "HTTPValidationError")),
     "Busy": (503, _error(
         "A concurrent change won, or the table is throttled or did not answer: nothing was "
-        "written; retry.")),
+        "written; retry. Also every request to a deployment whose master key is too weak, "
+        "until its operator replaces it.")),
 }
 
 
