@@ -3,6 +3,7 @@ another table layout, and keeps its console to the banner and one line per reque
 
 import json
 import re
+import secrets
 import signal
 import subprocess
 import time
@@ -24,7 +25,8 @@ from tests.support.devprocess import (
 from tests.support.devserver import InvocationLock
 from tests.support.template import REPO_ROOT
 
-MASTER_KEY = "sk-e2e-persistence-master-key"
+# Strong (a weak one is accepted by make dev, with a warning the console tests would see).
+MASTER_KEY = "sk-" + secrets.token_urlsafe(32)
 PUBLISH_TIMEOUT_S = 20
 # `2026-12-01 15:06:07,073 POST /team/new 200 436.5ms`
 ACCESS_LINE = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} [A-Z]+ /\S* \d{3} \d+\.\dms")
