@@ -19,6 +19,7 @@ from typing import Any
 
 from teamledger.domain import audit, leases
 from teamledger.domain.durations import BudgetPeriod
+from teamledger.domain.scopes import stable_id
 from teamledger.errors import BadRequest, Busy, TransactionCancelled
 from teamledger.store import stores
 from teamledger.store.retry import retry
@@ -97,7 +98,7 @@ def object_id(item: Item) -> audit.ObjectId:
     if entity == "member":
         return audit.membership_id(item["team_id"], item["user_id"])
     if entity == "key":
-        return audit.object_id(str(item["token"]))
+        return audit.object_id(stable_id(item))
     return audit.object_id(str(item["user_id"]))
 
 

@@ -27,7 +27,8 @@ NO_MARK = "0000-01-01T00:00:00.000000Z"  # before every lease
 
 def refs_of(reservation: Item) -> dict[str, Ref]:
     """The scopes the reservation holds (or held), by name."""
-    key = {"token": reservation["token"], "team_id": reservation.get("team_id"),
+    key = {"token": reservation["token"], "key_id": reservation.get("key_id"),
+           "team_id": reservation.get("team_id"),
            "user_id": reservation.get("user_id")}
     every = scopes_of(key)
     return {name: every[name] for name in reservation["scopes"] if name in every}

@@ -7,7 +7,7 @@
 
 from dataclasses import dataclass
 from enum import Enum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from teamledger.config import settings
 from teamledger.domain.callers import (
@@ -33,6 +33,9 @@ class Relation(Enum):
     SELF = "self"
     OWNER = "owner"
     SELF_JOIN = "joining an available team as oneself"
+    KEY_ITSELF = "the key itself"
+    # A plain member whose team's `team_member_permissions` names the key route called.
+    PERMITTED_MEMBER = "a team member the team lets call this route"
 
 
 class Action(Enum):
@@ -49,9 +52,18 @@ class Action(Enum):
     MEMBER_MANAGE = "manage this team's members"
     USER_CREATE = "create users"
     USER_READ = "read this user"
+    USER_UPDATE = "update this user"
+    USER_LIMITS = "change this user's role, budget or models"
+    USER_DELETE = "delete users"
+    USERS_LIST = "list users"
     KEY_GENERATE = "generate this key"
     KEY_READ = "read this key"
     KEY_DELETE = "delete this key"
+    KEY_UPDATE = "update this key"
+    KEY_REGENERATE = "regenerate this key"
+    KEY_LIMITS = "change this key's budget and limits"
+    KEYS_LIST = "list keys"
+    TEAM_PERMISSIONS_READ = "read this team's member permissions"
 
 
 @dataclass(frozen=True)
@@ -89,19 +101,81 @@ RULES: dict[Action, Rule] = {
     Action.USER_CREATE: Rule(gate=_ADMIN, everything=_ADMIN),
     Action.USER_READ: Rule(gate=_ALL_USERS, everything=_READERS,
                            relations=frozenset({Relation.SELF})),
+    # A user changes their own email and metadata; role, budget and models are the admins'
+    # (USER_LIMIT_FIELDS). Viewers change nothing, their own row included.
+    Action.USER_UPDATE: Rule(gate=_USERS, everything=_ADMIN,
+                             relations=frozenset({Relation.SELF})),
+    Action.USER_LIMITS: Rule(gate=_ADMIN, everything=_ADMIN),
+    Action.USER_DELETE: Rule(gate=_ADMIN, everything=_ADMIN),
+    Action.USERS_LIST: Rule(gate=_READERS, everything=_READERS),
+    # A key of a team: its team admins, and its plain members as the team permits
+    # (key_route_relations); a key of no team: a user for themself.
     Action.KEY_GENERATE: Rule(gate=_USERS, everything=_ADMIN,
-                              relations=frozenset({Relation.SELF})),
-    Action.KEY_READ: Rule(gate=_ALL_USERS, everything=_READERS,
-                          relations=frozenset({Relation.OWNER})),
+                              relations=frozenset({Relation.SELF, Relation.TEAM_ADMIN,
+                                                   Relation.PERMITTED_MEMBER})),
+    # Any key may read itself, even one with no user and no team (LiteLLM's clients do).
+    Action.KEY_READ: Rule(gate=_ALL_USERS | {TEAM_KEY, NO_IDENTITY}, everything=_READERS,
+                          relations=frozenset({Relation.OWNER, Relation.KEY_ITSELF,
+                                               Relation.TEAM_ADMIN, Relation.PERMITTED_MEMBER})),
     Action.KEY_DELETE: Rule(gate=_USERS, everything=_ADMIN,
-                            relations=frozenset({Relation.OWNER, Relation.TEAM_ADMIN})),
+                            relations=frozenset({Relation.OWNER, Relation.TEAM_ADMIN,
+                                                 Relation.PERMITTED_MEMBER})),
+    # key/update and key/regenerate: as delete (a move needs the relation to both teams).
+    Action.KEY_UPDATE: Rule(gate=_USERS, everything=_ADMIN,
+                            relations=frozenset({Relation.OWNER, Relation.TEAM_ADMIN,
+                                                 Relation.PERMITTED_MEMBER})),
+    Action.KEY_REGENERATE: Rule(gate=_USERS, everything=_ADMIN,
+                                relations=frozenset({Relation.OWNER, Relation.TEAM_ADMIN,
+                                                     Relation.PERMITTED_MEMBER})),
+    # A key's budget, limits and block are set by whoever could generate it with them: for a
+    # team's key its team admins (not a member, nor its owner), for a key of no team its
+    # owner (SELF). KEY_LIMIT_FIELDS.
+    Action.KEY_LIMITS: Rule(gate=_USERS, everything=_ADMIN,
+                            relations=frozenset({Relation.TEAM_ADMIN, Relation.SELF})),
+    # Everyone with a role lists keys; who does not read everything sees their own and their
+    # teams' keys (key_route_relations with /key/list, per team).
+    Action.KEYS_LIST: Rule(gate=_ALL_USERS, everything=_READERS),
+    Action.TEAM_PERMISSIONS_READ: Rule(gate=_ALL_USERS, everything=_READERS,
+                                       relations=frozenset({Relation.TEAM_ADMIN})),
 }
+
+# The key routes a team may open to its plain members (`team_member_permissions`; the wire
+# models' KeyRoute), and what a team has until it says otherwise: its members read its keys.
+KEY_ROUTES = ("/key/generate", "/key/update", "/key/delete", "/key/info", "/key/regenerate",
+              "/key/list")
+DEFAULT_MEMBER_PERMISSIONS = ("/key/info", "/key/list")
+
+
+def member_permissions(team: dict[str, Any] | None) -> list[str]:
+    """A team's `team_member_permissions` (teams stored before it was kept: the default)."""
+    stored = (team or {}).get("team_member_permissions")
+    return list(DEFAULT_MEMBER_PERMISSIONS if stored is None else stored)
+
+
+def key_route_relations(route: str, member_role: str | None,
+                        permissions: list[str]) -> set[Relation]:
+    """The caller's relations, for a key route (one of KEY_ROUTES), to a key of a team in which
+    the caller's role is `member_role` (None: not a member) and whose
+    `team_member_permissions` are `permissions`: the team's admins may call every key route
+    for its keys, its plain members those the team permits. Every key route's rule for a
+    team's keys takes these (key/generate, info, delete, list here; key/update and
+    key/regenerate take the same, with their route)."""
+    if member_role == "admin":
+        return {Relation.TEAM_ADMIN}
+    if member_role and route in permissions:
+        return {Relation.PERMITTED_MEMBER}
+    return set()
 
 
 # The fields of POST /team/update that are TEAM_LIMITS: 403 for a team admin who would change
 # one (sending it as it is changes nothing, and is not refused).
 TEAM_LIMIT_FIELDS = ("max_budget", "budget_duration", "tpm_limit", "rpm_limit",
                      "max_parallel_requests")
+# The fields of POST /user/update that are USER_LIMITS: 403 for a user changing their own
+# (sending one with its current value changes nothing, and is not refused).
+USER_LIMIT_FIELDS = ("user_role", "max_budget", "budget_duration", "models")
+# The fields of POST /key/update and /key/regenerate that are KEY_LIMITS (the same way).
+KEY_LIMIT_FIELDS = ("max_budget", "budget_duration", "tpm_limit", "rpm_limit", "blocked")
 
 
 def caller_kind(caller: Caller) -> str:

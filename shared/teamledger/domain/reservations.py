@@ -28,7 +28,7 @@ from teamledger.domain.leases import HELD, REFUSED, RELEASED, SETTLED, expire_le
 from teamledger.domain.limits import MAX_AMOUNT
 from teamledger.domain.policy import check_gateway
 from teamledger.domain.scopes import ORDER as SCOPE_ORDER
-from teamledger.domain.scopes import scopes_of
+from teamledger.domain.scopes import scopes_of, stable_id
 from teamledger.errors import (
     BadRequest,
     Busy,
@@ -78,7 +78,7 @@ def reserve(actor: Actor, request: SpendReserveRequest) -> Reservation:
     _check_model(request.model, key, team)
     amount = money.units_up(request.amount)
     scopes = scopes_of(key)
-    rid = _reservation_id(key["token"], request.request_id)
+    rid = _reservation_id(stable_id(key), request.request_id)
     now = utcnow()
     found = stores().reservations.get(rid) if request.request_id else None
     counters, mine = None, False
@@ -89,6 +89,7 @@ def reserve(actor: Actor, request: SpendReserveRequest) -> Reservation:
         first = writer.take(2 * len(scopes))
         expires = to_iso(now + timedelta(seconds=request.ttl_seconds))
         item = {"reservation_id": rid, "state": HELD, "token": key["token"],
+                "key_id": stable_id(key),
                 "team_id": key.get("team_id"), "user_id": key.get("user_id"),
                 # The order its steps take, kept: a retry takes them in the same order, so a
                 # refusal at one scope comes after exactly the steps it must undo.

@@ -19,7 +19,7 @@ from teamledger.domain.keys import token_for
 from teamledger.domain.leases import unsure
 from teamledger.domain.limits import MAX_AMOUNT
 from teamledger.domain.policy import Action, authorize
-from teamledger.domain.scopes import scopes_of
+from teamledger.domain.scopes import scopes_of, stable_id
 from teamledger.errors import BadRequest, Busy, NotFound
 from teamledger.http.models import BudgetState, SpendTracked, SpendTrackRequest
 from teamledger.store import stores
@@ -59,7 +59,7 @@ def track_spend(actor: Actor, request: SpendTrackRequest) -> SpendTracked:
             "scopes": list(scopes)}
     if request.request_id:
         expires = int((utcnow() + REQUEST_ID_TTL).timestamp())
-        note = stores().spend.claim(key["token"], request.request_id, note, expires)
+        note = stores().spend.claim(stable_id(key), request.request_id, note, expires)
     return _answer(add_spend(scopes, note))
 
 

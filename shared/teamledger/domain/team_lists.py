@@ -24,7 +24,7 @@ from teamledger.domain.policy import (
     check_route,
     may_list_teams_of,
 )
-from teamledger.domain.views import listed_key, membership, to_team
+from teamledger.domain.views import listed_team, to_team
 from teamledger.errors import BadRequest, Unauthorized
 from teamledger.http.models import ListedTeam, Team, TeamPage
 from teamledger.store import stores
@@ -142,8 +142,9 @@ def _scope(caller: Caller, user_id: str | None, team_id: str | None) -> list[str
     if caller.reads_everything:
         scope = team_ids_of(user_id) if user_id else None
     else:
-        # Own teams only; a user_id narrows them to the ones shared with that user.
-        scope = team_ids_of(caller.user_id) if caller.user_id else \
+        # Own teams only; a user_id narrows them to the ones shared with that user. A key whose
+        # user has no row (no role) is only a key: its team's.
+        scope = team_ids_of(caller.user_id) if caller.user_id and caller.role else \
             [caller.team_id] if caller.team_id else []
         if user_id and user_id != caller.user_id:
             theirs = set(team_ids_of(user_id))
@@ -221,9 +222,10 @@ def list_teams(actor: Actor, user_id: str | None, organization_id: str | None) -
         elif item.get("entity") in ("member", "key"):
             group[item["entity"]].append(item)
     wanted = TeamFilter(organization_id=organization_id)
-    listed = [ListedTeam(**to_team(TeamView(g["team"], g["member"])).model_dump(),
-                         keys=[listed_key(k) for k in g["key"]],
-                         team_memberships=[membership(m) for m in g["member"]])
+    # A user's teams show that user's membership only (as LiteLLM does), every member still.
+    listed = [listed_team(TeamView(g["team"], g["member"]),
+                          [m for m in g["member"] if not user_id or m["user_id"] == user_id],
+                          g["key"])
               for g in groups.values() if g["team"] is not None and wanted.matches(g["team"])]
     # The alias order's own sort key, as /v2/team/list's: one order on every list.
     return sorted(listed, key=lambda t: sort_key("team_alias", {"team_id": t.team_id,

@@ -11,11 +11,13 @@ from teamledger.domain.callers import Actor, Caller
 from teamledger.domain.keys import delete_key
 from teamledger.domain.memberships import add_member, delete_member, member_values
 from teamledger.domain.policy import (
+    KEY_ROUTES,
     TEAM_LIMIT_FIELDS,
     Action,
     Relation,
     authorize,
     check_gate,
+    member_permissions,
     team_relations,
 )
 from teamledger.domain.views import listed_key, member_public, membership, team_public, to_team
@@ -27,6 +29,9 @@ from teamledger.http.models import (
     TeamInfo,
     TeamModelsRequest,
     TeamNewRequest,
+    TeamPatchRequest,
+    TeamPermissions,
+    TeamPermissionsRequest,
     TeamsDeleted,
     TeamUpdated,
     TeamUpdateRequest,
@@ -47,7 +52,8 @@ CLEANUP_BYTES = sizes.TRANSACTION_BYTES - 3 * sizes.ITEM_BYTES
 CLEANUP_ROUNDS = 5  # fresh looks after lost races; each look deletes all it found
 MAX_TEAM_MODELS = 1000  # as many as /team/new and /team/update accept
 UPDATABLE = ("team_alias", "organization_id", "metadata", "tpm_limit", "rpm_limit",
-             "max_parallel_requests", "max_budget", "models", "blocked")
+             "max_parallel_requests", "max_budget", "models", "blocked",
+             "team_member_permissions")
 BUSY = "Too many concurrent changes to this team; please retry"
 # Whose block a blocked team's is (kept on the team item, not in its answers): an admin's,
 # lifted by admins only, or its team admin's.
@@ -95,6 +101,8 @@ def create_team(actor: Actor, request: TeamNewRequest) -> Team:
             "max_budget": request.max_budget, "budget_duration": request.budget_duration,
             "budget_reset_at": reset_at, "budget_anchor": reset_at, "models": request.models,
             "blocked": request.blocked, "spend": 0.0,
+            "team_member_permissions": member_permissions(
+                {"team_member_permissions": request.team_member_permissions}),
             BLOCKED_BY: ADMIN_BLOCK if request.blocked else None,
             "litellm_model_table": _model_table(request.model_aliases), "model_id": None,
             "created_at": stamp, "updated_at": stamp,
@@ -154,7 +162,8 @@ def team_info(actor: Actor, team_id: str) -> TeamInfo:
 def _planned_changes(team: Item, request: TeamUpdateRequest) -> Item:
     sent = request.model_fields_set
     changes = {f: getattr(request, f) for f in UPDATABLE
-               if f in sent and not (f in ("blocked", "models") and getattr(request, f) is None)}
+               if f in sent and not (f in ("blocked", "models", "team_member_permissions")
+                                     and getattr(request, f) is None)}
     if "metadata" in changes or request.tags is not None or request.guardrails is not None:
         base = changes["metadata"] if "metadata" in changes else team.get("metadata")
         changes["metadata"] = _metadata(base, request)
@@ -210,6 +219,38 @@ def update_team(actor: Actor, request: TeamUpdateRequest) -> TeamUpdated:
 
     view = _change_team(actor, request.team_id, plan, lambda changes: audit.UPDATED)
     return TeamUpdated(team_id=request.team_id, data=to_team(view))
+
+
+def patch_team(actor: Actor, team_id: str, request: TeamPatchRequest) -> Team:
+    """PATCH /team/{team_id}: /team/update for the path's team (a body naming another team
+    is a 400); the answer is the Team, as LiteLLM's."""
+    check_gate(actor.caller, Action.TEAM_MANAGE)
+    if request.team_id is not None and request.team_id != team_id:
+        raise BadRequest(f"team_id in the body ({request.team_id}) is not the path's "
+                         f"({team_id})")
+    # Only the fields sent: /team/update tells a field sent as null from one left out.
+    sent = request.model_dump(include=request.model_fields_set - {"team_id"})
+    return update_team(actor, TeamUpdateRequest.model_validate(sent | {"team_id": team_id})).data
+
+
+def _permissions(team: Item) -> TeamPermissions:
+    return TeamPermissions(team_id=team["team_id"],
+                           team_member_permissions=member_permissions(team),
+                           all_available_permissions=list(KEY_ROUTES))
+
+
+def team_permissions(actor: Actor, team_id: str) -> TeamPermissions:
+    """GET /team/permissions_list: the key routes the team's plain members may call."""
+    return _permissions(load_for(actor.caller, Action.TEAM_PERMISSIONS_READ, team_id).team)
+
+
+def update_permissions(actor: Actor, request: TeamPermissionsRequest) -> TeamPermissions:
+    """POST /team/permissions_update: an update of the team (one record, none if unchanged)."""
+    routes = request.team_member_permissions
+    view = _change_team(actor, request.team_id,
+                        lambda team: {"team_member_permissions": routes},
+                        lambda changes: audit.UPDATED)
+    return _permissions(view.team)
 
 
 def _check_team_limits(caller: Caller, team: Item, request: TeamUpdateRequest) -> None:

@@ -6,7 +6,7 @@ from teamledger.domain import audit, directory, keys, limits
 from teamledger.domain.callers import Actor
 from teamledger.domain.memberships import add_member, member_values
 from teamledger.domain.policy import Action, Relation, authorize, check_gate
-from teamledger.domain.views import listed_key, to_team, user_public
+from teamledger.domain.views import listed_key, listed_team, user_public
 from teamledger.errors import BadRequest, NotFound
 from teamledger.http.models import NewUser, User, UserInfo, UserNewRequest
 from teamledger.store import stores
@@ -38,7 +38,8 @@ def create_user(actor: Actor, request: UserNewRequest) -> NewUser:
                            email_refusal=taken)
     audit.record(tx, actor, audit.CREATED, audit.USER_TABLE, audit.object_id(user_id), None,
                  user_public(user))
-    team_ids = list(dict.fromkeys(request.teams or []))
+    # `team_id` (LiteLLM's) joins like `teams`, and makes the first key that team's.
+    team_ids = list(dict.fromkeys([*(request.teams or []), *filter(None, [request.team_id])]))
     # Each team's roster, for its room: one BatchGetItem (none: an unknown team).
     rosters = stores().teams.rosters(team_ids)
     for order, team_id in enumerate(team_ids):
@@ -48,11 +49,10 @@ def create_user(actor: Actor, request: UserNewRequest) -> NewUser:
             tx, rosters.get(team_id) or {"team_id": team_id, "roster": {}, "roster_bytes": 0},
             [member], refusal=NotFound(f"Team {team_id} not found"))
         add_member(tx, actor, member)
-    raw_key, key = keys.new_key(user_id=user_id, team_id=None, user_role=request.user_role,
-                                now=stamp)
+    raw_key, key = keys.new_key(user_id=user_id, team_id=request.team_id, now=stamp)
     keys.create_key(tx, actor, key)
     tx.commit()
-    return NewUser(**user_public(user), teams=request.teams or [], key=raw_key)
+    return NewUser(**user_public(user), teams=team_ids, key=raw_key, team_id=request.team_id)
 
 
 def user_info(actor: Actor, user_id: str | None) -> UserInfo:
@@ -66,8 +66,11 @@ def user_info(actor: Actor, user_id: str | None) -> UserInfo:
     authorize(caller, Action.USER_READ, exists=item is not None, what=f"User {user_id}",
               relations=relations)
     assert item is not None  # authorize refused an unknown user
-    team_ids, key_items = stores().users.links(user_id)
-    teams = [to_team(v) for v in stores().teams.listed(team_ids)]
+    members, key_items = stores().users.memberships_and_keys(user_id)
+    # Each team with this user's membership and keys only (as /team/list?user_id= shows it).
+    teams = [listed_team(v, [m for m in members if m["team_id"] == v.team["team_id"]],
+                         [k for k in key_items if k.get("team_id") == v.team["team_id"]])
+             for v in stores().teams.listed([m["team_id"] for m in members])]
     user = User(**user_public(item), teams=[t.team_id for t in teams])
     return UserInfo(user_id=user_id, user_info=user, keys=[listed_key(k) for k in key_items],
                     teams=teams)

@@ -3,7 +3,7 @@ models define them."""
 
 from typing import Any
 
-from teamledger.http.models import BudgetTable, Key, MemberOut, Team, TeamMembership
+from teamledger.http.models import BudgetTable, Key, ListedTeam, MemberOut, Team, TeamMembership
 from teamledger.store.teams import TeamView
 
 Item = dict[str, Any]
@@ -40,13 +40,23 @@ def membership(item: Item) -> TeamMembership:
 
 
 def to_team(view: TeamView) -> Team:
-    """Members in the order they joined (a roster's are in that order already)."""
+    """Members in the order they joined (a roster's are in that order already). `admins` and
+    `members` stay [] (deprecated in LiteLLM, which never fills them): clients read
+    `members_with_roles`."""
     members = sorted(view.members, key=lambda m: (m.get("joined_at", ""), m.get("join_order", 0)))
     return Team(**{k: v for k, v in team_public(view.team).items() if v is not None},
-                admins=[m["user_id"] for m in members if m["role"] == "admin"],
-                members=[m["user_id"] for m in members],
                 members_with_roles=[MemberOut(**member_public(m)) for m in members])
 
 
+def listed_team(view: TeamView, members: list[Item], key_items: list[Item]) -> ListedTeam:
+    """A team with the memberships and keys given (all of them, or one user's)."""
+    return ListedTeam(**to_team(view).model_dump(), keys=[listed_key(k) for k in key_items],
+                      team_memberships=[membership(m) for m in members])
+
+
 def listed_key(item: Item) -> Key:
-    return Key(**{k: item.get(k) for k in KEY_FIELDS if item.get(k) is not None})
+    """`token_id` is the token (LiteLLM's two names); keys stored before `updated_at` was kept
+    answer their `created_at`."""
+    values = {k: item.get(k) for k in KEY_FIELDS if item.get(k) is not None}
+    return Key(**values | {"token_id": item["token"],
+                           "updated_at": item.get("updated_at") or item["created_at"]})

@@ -9,7 +9,9 @@ unread.
 import base64
 import binascii
 import json
+import re
 from typing import TYPE_CHECKING, Any, Protocol
+from urllib.parse import unquote
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
@@ -66,11 +68,19 @@ def error_body(error: ServiceError) -> Body:
 
 class ServiceApp(APIGatewayHttpResolver):
     def __init__(self) -> None:
-        super().__init__(enable_validation=True)
+        # Never Powertools' debug mode (POWERTOOLS_DEV): it prints every event, whose path,
+        # query and Authorization header may hold raw keys (/key/{key}/regenerate, ?key=sk-).
+        super().__init__(enable_validation=True, debug=False)
         self.exception_handler(ServiceError)(self._service_error)
         self.exception_handler(RequestValidationError)(self._validation_error)
         self.exception_handler(TransactionCancelled)(self._lost_race)
         self.exception_handler(Exception)(self._unexpected_error)
+
+    def _convert_matches_into_route_keys(self, match: "re.Match[str]") -> dict[str, str]:
+        """A route's path parameters, percent-decoded as API Gateway's `pathParameters` are
+        (Powertools reads them off the raw path, which keeps the client's encoding: a team
+        `a b` would be `a%20b`), so they are validated and used as the ids they are."""
+        return {name: unquote(value) for name, value in match.groupdict().items()}
 
     @property
     def actor(self) -> "Actor":
@@ -203,6 +213,9 @@ def lambda_entry(app: ServiceApp, *, public: bool = False,
     # its set and prints it every 100 values.)
     @metrics.log_metrics(raise_on_empty_metrics=False, capture_cold_start_metric=True)
     def lambda_handler(event: Event, context: Any) -> dict[str, Any]:
+        # Log lines name the route by its template (`POST /key/{key}/regenerate`), never the
+        # path or query as sent: those may hold a raw key.
+        logger.append_keys(route=event.get("routeKey"))
         try:
             actor = _admit(event, public)
         except ServiceError as error:

@@ -1,5 +1,6 @@
-"""Bearer key -> Caller. One consistent GetItem on the key's token (plus the team's gate for a
-team key); the master key never touches the table (its sha256 is compared in constant time).
+"""Bearer key -> Caller. One consistent GetItem on the key's token, plus the team's gate for a
+team key and its user's role (a GetItem of the user row) for a user key; the master key never
+touches the table (its sha256 is compared in constant time).
 
 A master key under MIN_MASTER_KEY_BITS (estimated_bits) is refused by a deployed function:
 every request answers 503 and the log says why. Under `make dev` and `sam local` (LOCAL_DEV)
@@ -127,7 +128,10 @@ def authenticate(authorization: str | None, route: str | None = None) -> Caller:
         raise Unauthorized(f"Authentication Error, this key {_IS[refusal]}.")
     if key.get("team_id"):
         _require_active_team(key["team_id"])
-    return Caller(token=token, user_id=key.get("user_id"), role=key.get("user_role"),
+    # The role is read from the user's row, never from a copy on the key: a changed role
+    # binds at once on every key, and a key whose user has no row has no role.
+    role = stores().users.role_of(key["user_id"]) if key.get("user_id") else None
+    return Caller(token=token, user_id=key.get("user_id"), role=role,
                   team_id=key.get("team_id"), route=route,
                   allowed_routes=tuple(key.get("allowed_routes") or ()))
 

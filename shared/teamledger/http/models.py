@@ -60,6 +60,12 @@ Limit = int | float
 Metadata = Annotated[dict[str, Any], AfterValidator(storable_json)]
 UserRole = Literal["proxy_admin", "proxy_admin_viewer", "internal_user", "internal_user_viewer"]
 TeamRole = Literal["admin", "user"]
+# The key routes a team may open to its plain members (policy.KEY_ROUTES, in the same order).
+KeyRoute = Literal["/key/generate", "/key/update", "/key/delete", "/key/info", "/key/regenerate",
+                   "/key/list"]
+# A team's `team_member_permissions`: each route once, in the order sent.
+MemberPermissions = Annotated[list[KeyRoute], Field(max_length=6),
+                              AfterValidator(lambda routes: list(dict.fromkeys(routes)))]
 
 
 # defer_build: a function builds the validators of the few models its route uses, on first
@@ -88,6 +94,7 @@ class TeamSettings(Request):
     model_aliases: Metadata | None = None
     tags: list[Name] | None = Field(default=None, max_length=1000)
     guardrails: list[Name] | None = Field(default=None, max_length=1000)
+    team_member_permissions: MemberPermissions | None = None
 
 
 class TeamNewRequest(TeamSettings):
@@ -105,12 +112,37 @@ class TeamUpdateRequest(TeamSettings):
     blocked: bool | None = None
 
 
+class TeamPatchRequest(TeamSettings):
+    """PATCH /team/{team_id}: /team/update's body; a `team_id` in it must be the path's."""
+
+    team_id: Id | None = None
+    models: list[Name] | None = Field(default=None, max_length=1000)
+    blocked: bool | None = None
+
+
 class TeamIdRequest(Request):
     team_id: Id
 
 
 class TeamDeleteRequest(Request):
     team_ids: list[Id] = Field(min_length=1, max_length=40)
+
+
+class UserUpdateRequest(Request):
+    """POST /user/update: `user_id` names the user (else `user_email` does); null or left
+    out leaves a field as it is."""
+
+    user_id: Id | None = None
+    user_email: Email | None = None
+    user_role: UserRole | None = None
+    max_budget: float | None = None
+    budget_duration: Text | None = None
+    models: list[Name] | None = Field(default=None, max_length=1000)
+    metadata: Metadata | None = None
+
+
+class UserDeleteRequest(Request):
+    user_ids: list[Id] = Field(min_length=1, max_length=40)
 
 
 class UserNewRequest(Request):
@@ -122,6 +154,8 @@ class UserNewRequest(Request):
     models: list[Name] = Field(default_factory=list, max_length=1000)
     metadata: Metadata | None = None
     teams: list[Id] | None = Field(default=None, max_length=20)
+    # LiteLLM's: the user joins this team as `user`, and their first key is of this team.
+    team_id: Id | None = None
 
 
 # A route a key may be limited to: a path of this API, or a prefix of paths ending in `/*`.
@@ -217,6 +251,36 @@ class KeyDeleteRequest(Request):
         min_length=1, max_length=sizes.KEYS_PER_DELETE)
 
 
+KeyName = Annotated[str, StringConstraints(min_length=1, max_length=512)]  # token or raw key
+
+
+class KeyChanges(Request):
+    """The fields /key/update and /key/regenerate change: only those sent (null: unchanged,
+    as LiteLLM)."""
+
+    key_alias: Alias | None = None
+    models: list[Name] | None = Field(default=None, max_length=1000)
+    max_budget: float | None = None
+    budget_duration: Text | None = None
+    duration: Text | None = Field(default=None, description="Expiry, from now")
+    metadata: Metadata | None = Field(default=None, description="Replaces the key's metadata")
+    team_id: Id | None = Field(default=None, description="Moves the key to this team")
+    blocked: bool | None = None
+    tpm_limit: Limit | None = None
+    rpm_limit: Limit | None = None
+
+
+class KeyUpdateRequest(KeyChanges):
+    key: KeyName
+
+
+class KeyRegenerateRequest(KeyChanges):
+    # Required in the body of POST /key/regenerate; /key/{key}/regenerate has it in the path.
+    key: KeyName | None = None
+    grace_period: Text | None = Field(
+        default=None, description="A duration: the old key keeps working until it ends")
+
+
 # --- responses ---------------------------------------------------------------------------
 
 class Response(BaseModel):
@@ -256,9 +320,13 @@ class Team(Response):
     team_id: str
     team_alias: str | None = None
     organization_id: str | None = None
+    # Deprecated in LiteLLM, which never fills them: always []. Members are members_with_roles.
     admins: list[str] = Field(default_factory=list)
     members: list[str] = Field(default_factory=list)
     members_with_roles: list[MemberOut] = Field(default_factory=list)
+    team_member_permissions: list[str] = Field(
+        default_factory=lambda: ["/key/info", "/key/list"],
+        description="The key routes plain members may call for the team's keys")
     metadata: dict[str, Any] = Field(default_factory=dict)
     tpm_limit: Limit | None = None
     rpm_limit: Limit | None = None
@@ -291,6 +359,7 @@ class User(Response):
 
 class Key(Response):
     token: str
+    token_id: str = Field(description="The key's token again (LiteLLM's name for it)")
     key_alias: str | None = None
     key_name: str
     team_id: str | None = None
@@ -304,7 +373,11 @@ class Key(Response):
     blocked: bool = False
     metadata: dict[str, Any] = Field(default_factory=dict)
     allowed_routes: list[str] = Field(default_factory=list)
+    tpm_limit: int | None = None
+    rpm_limit: int | None = None
     created_at: str
+    updated_at: str = Field(description="The last change of the key (`created_at` for a key "
+                                        "never changed)")
 
 
 # The raw key is shown once: a replay of an Idempotency-Key request answers null (never stored).
@@ -319,6 +392,8 @@ class GeneratedKey(Key):
 
 class NewUser(User):
     key: RawKey
+    team_id: str | None = Field(default=None, description="The key's team (the request's "
+                                                          "`team_id`)")
 
 
 class TeamUpdated(Response):
@@ -443,7 +518,7 @@ class UserInfo(Response):
     user_id: str
     user_info: User
     keys: list[Key]
-    teams: list[Team]
+    teams: list[ListedTeam]  # with this user's membership and keys only
 
 
 class KeyInfo(Response):
@@ -453,3 +528,41 @@ class KeyInfo(Response):
 
 class KeysDeleted(Response):
     deleted_keys: list[str]
+
+
+class UsersDeleted(Response):
+    deleted_users: list[str]
+
+
+class UserPage(Response):
+    """GET /user/list."""
+
+    users: list[User]
+    total: int
+    page: int
+    page_size: int
+    total_pages: int
+
+
+class TeamPermissionsRequest(Request):
+    """POST /team/permissions_update."""
+
+    team_id: Id
+    team_member_permissions: MemberPermissions
+
+
+class TeamPermissions(Response):
+    """GET /team/permissions_list, POST /team/permissions_update."""
+
+    team_id: str
+    team_member_permissions: list[str]
+    all_available_permissions: list[str]
+
+
+class KeyPage(Response):
+    """GET /key/list: tokens, or Key objects with `return_full_object=true`."""
+
+    keys: list[str] | list[Key]
+    total_count: int
+    current_page: int
+    total_pages: int

@@ -149,19 +149,30 @@ class CounterStore:
         found = table.batch_get(wanted)
         spend = {ref: item.get("spend", 0) for item in found
                  if (ref := keys.counter_ref(item)) is not None}
+        # A regenerated key counts on its stable id's counter, not its token's: one more read,
+        # for such keys only.
+        moved = {ref for item in found if (ref := keys.spend_ref(item)) is not None
+                 and ref != keys.ref_of(item) and ref not in spend}
+        if moved:
+            spend |= {ref: item.get("spend", 0) for item in self._counters(moved)
+                      if (ref := keys.counter_ref(item)) is not None}
         entities, others = [], []
         for item in found:
             ref = keys.ref_of(item)
             if ref is not None:
-                item["spend"] = money.usd(spend.get(ref, 0))
+                item["spend"] = money.usd(spend.get(keys.spend_ref(item) or ref, 0))
                 entities.append(item)
             elif keys.counter_ref(item) is None:
                 others.append(item)
         return entities + others
 
+    @staticmethod
+    def _counters(refs: set[Ref]) -> list[Item]:
+        return table.batch_get([keys.counter(r) for r in refs])
+
     def fill_along(self, items: list[Item], along: list[dict[str, str]]) -> list[Item]:
         """`fill`, and the items of `along` read in the same BatchGetItem (returned)."""
-        refs = {id(i): ref for i in items if (ref := keys.ref_of(i)) is not None}
+        refs = {id(i): ref for i in items if (ref := keys.spend_ref(i)) is not None}
         found = table.batch_get(list(along) + [keys.counter(r) for r in refs.values()])
         spend = {ref: c.get("spend", 0) for c in found
                  if (ref := keys.counter_ref(c)) is not None}
@@ -174,7 +185,7 @@ class CounterStore:
     def fill(self, items: list[Item]) -> list[Item]:
         """Each entity's `spend` (USD) from its counter, in place (one BatchGetItem per 100;
         no counter yet: 0). Returns the items."""
-        refs = {id(i): ref for i in items if (ref := keys.ref_of(i)) is not None}
+        refs = {id(i): ref for i in items if (ref := keys.spend_ref(i)) is not None}
         found = self.read(list(refs.values())) if refs else {}
         for item in items:
             ref = refs.get(id(item))

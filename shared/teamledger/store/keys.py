@@ -18,6 +18,7 @@ MEMBER_PREFIX = "MEMBER#"
 TEAM_LINK_PREFIX = "TEAM#"  # a member item's GSI1SK: the user's link to that team
 USER_KEY_PREFIX = "KEY#"  # a key item's GSI1SK: the user's link to that key
 ALL_TEAMS = "TEAMS"  # the partition of the three team-order indexes (GSI3, GSI5, GSI6)
+ALL_KEYS = "KEYS"  # every key, on GSI5 (key/list)
 TEAM_DATA = "TEAMDATA"  # GSI7: every team, member and team key, grouped by team
 TEAM_COUNTER_PK = "COUNTER#TEAMS"
 COUNTER_SHARDS = 10
@@ -278,8 +279,26 @@ def email(user_email: str) -> Key:
     return key(email_partition(user_email), EMAIL_SK)
 
 
+# GET /user/list: every user row in GSI5 under a partition of its own (the teams' created
+# order is `TEAMS`), sorted by creation; `email_lower` is what the email filter reads. The
+# number of users is kept in COUNTER_SHARDS items, written in the users' transactions.
+ALL_USERS = "USERS"
+USER_COUNTER_PK = "COUNTER#USERS"
+
+
+def user_list_index(user_id: str, created_at: str, user_email: str | None) -> Attributes:
+    attrs: Attributes = {"GSI5PK": ALL_USERS, "GSI5SK": created_order(user_id, created_at)}
+    return attrs | ({"email_lower": normal_email(user_email)} if user_email else {})
+
+
+def user_counter_shard(n: int) -> Key:
+    return key(USER_COUNTER_PK, f"SHARD#{n}")
+
+
 def key_index(token: str, user_id: str | None, team_id: str | None) -> Attributes:
-    attrs: Attributes = {}
+    # Every key is in ALL_KEYS (GSI5, beside the teams' created order under its own partition
+    # key), in token order as on GSI1 and GSI2: /key/list's pages of all keys.
+    attrs: Attributes = {"GSI5PK": ALL_KEYS, "GSI5SK": f"{USER_KEY_PREFIX}{token}"}
     if user_id:
         attrs |= {"GSI1PK": f"USER#{user_id}", "GSI1SK": f"{USER_KEY_PREFIX}{token}"}
     if team_id:
@@ -322,6 +341,16 @@ def of_ref(ref: Ref) -> Key:
     return api_key(ref.token)
 
 
+def spend_ref(item: Attributes) -> Ref | None:
+    """The entity whose counter holds an item's spend: a key counts on its stable id
+    (`key_id`, its first token; keys stored before regeneration existed have none and count
+    on their token), which `/key/regenerate` does not change."""
+    ref = ref_of(item)
+    if isinstance(ref, KeyRef) and item.get("key_id"):
+        return KeyRef(str(item["key_id"]))
+    return ref
+
+
 def ref_of(item: Attributes) -> Ref | None:
     """The entity an item read from the table is (None: not one of the four)."""
     entity = item.get("entity")
@@ -336,7 +365,8 @@ def ref_of(item: Attributes) -> Ref | None:
     return None
 
 
-KEY_ATTRIBUTES = frozenset({"PK", "SK", *INDEX_ATTRIBUTES, "alias_lower", "w"})
+KEY_ATTRIBUTES = frozenset({"PK", "SK", *INDEX_ATTRIBUTES, "alias_lower", "email_lower",
+                            "w"})
 
 
 def without_keys(item: Attributes) -> Attributes:

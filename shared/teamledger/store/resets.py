@@ -37,7 +37,7 @@ class ResetStore:
         ref = keys.ref_of(item)
         if ref is None:
             raise ValueError(f"not a budget: {item.get('entity')}")
-        ended = counters.restart(tx, ref)
+        ended = counters.restart(tx, keys.spend_ref(item) or ref)
         changes: Item = {"budget_reset_at": next_reset, "GSI4SK": next_reset}
         condition = "budget_reset_at = :old"
         values: Item = {":old": item["budget_reset_at"]}

@@ -228,13 +228,14 @@ class Transaction:
         self._largest = 0  # of the items it puts
         self._refusals: dict[int, Refusal] = {}
         self._after_commit: list[Callable[[], None]] = []
+        self._tallies: dict[str, int] = {}  # a tallied attribute -> its write's index
 
     def __len__(self) -> int:
         return len(self.items)
 
     def put(self, item: Item, condition: str | None = None, values: Item | None = None,
-            refusal: Refusal | None = None) -> int:
-        return self._add("Put", {"Item": to_item(item)}, condition, values, None, refusal)
+            refusal: Refusal | None = None, names: dict[str, str] | None = None) -> int:
+        return self._add("Put", {"Item": to_item(item)}, condition, values, names, refusal)
 
     def update(self, key: Key, changes: Item, condition: str | None = None,
                values: Item | None = None, names: dict[str, str] | None = None,
@@ -254,6 +255,16 @@ class Transaction:
             key, expression, condition=condition, refusal=refusal,
             values={f":c{i}": v for i, v in enumerate(counters.values())} | (values or {}),
             names={f"#c{i}": n for i, n in enumerate(counters)} | (names or {}))
+
+    def tally(self, key: Key, name: str, delta: int) -> None:
+        """ADD `delta` to `name` once per transaction, however often it is called (DynamoDB
+        refuses two writes of one item in a transaction): later calls add to the first
+        call's write, whose `key` is the one written."""
+        if name not in self._tallies:
+            self._tallies[name] = self.add(key, {name: delta})
+            return
+        values = self.items[self._tallies[name]]["Update"]["ExpressionAttributeValues"]
+        values[":c0"] = {"N": str(int(values[":c0"]["N"]) + delta)}
 
     def update_raw(self, key: Key, expression: str, *, condition: str | None = None,
                    values: Item | None = None, names: dict[str, str] | None = None,
