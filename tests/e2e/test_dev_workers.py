@@ -73,7 +73,8 @@ def test_forty_concurrent_member_adds_of_distinct_users_to_one_team_all_land(wor
     assert [status for status, _ in replies] == [200] * 40, replies
     status, info = call(workers_server, "GET", f"/team/info?team_id={team['team_id']}")
     assert status == 200
-    assert sorted(info["team_info"]["members"]) == sorted(["default_user_id", *users])
+    assert sorted(m["user_id"] for m in info["team_info"]["members_with_roles"]) == sorted(
+        ["default_user_id", *users])
 
 
 def test_sixteen_concurrent_creates_of_one_team_id_make_one_team(workers_server):

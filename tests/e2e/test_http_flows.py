@@ -74,11 +74,13 @@ def test_concurrent_member_adds_over_http(dev_server):
     assert sorted(status for status, _ in replies[50:]) == [200] + [400] * 9, replies[50:]
     status, info = call(dev_server, "GET", f"/team/info?team_id={team['team_id']}")
     assert status == 200
-    assert set(info["team_info"]["members"]) == {"default_user_id", twice, *joiners}
+    assert {m["user_id"] for m in info["team_info"]["members_with_roles"]} == {
+        "default_user_id", twice, *joiners}
     # And the roster the list pages show lost none of them either
     status, page = call(dev_server, "GET", f"/v2/team/list?team_id={team['team_id']}")
     assert status == 200
-    assert set(page["teams"][0]["members"]) == {"default_user_id", twice, *joiners}
+    assert {m["user_id"] for m in page["teams"][0]["members_with_roles"]} == {
+        "default_user_id", twice, *joiners}
 
 
 def test_concurrent_spend_reports_over_http_add_exactly(dev_server):

@@ -83,7 +83,7 @@ def test_a_bulk_add_racing_single_adds_never_passes_the_roster_s_bound(server):
     assert len({headers["x-dev-worker"] for _, _, headers in replies}) > 1
     # And /team/info has every member
     info = _ok(server, "GET", f"/team/info?team_id={team_id}")
-    members = info["team_info"]["members"]
+    members = [m["user_id"] for m in info["team_info"]["members_with_roles"]]
     assert len(members) == 476 + 500 + 40
     # And the roster holds exactly its bound, far under DynamoDB's item limit
     item = _roster_item(server, team_id)
@@ -91,7 +91,8 @@ def test_a_bulk_add_racing_single_adds_never_passes_the_roster_s_bound(server):
     assert item_size(item) <= DYNAMODB_ITEM_LIMIT
     # And a list page shows those 500, all of them members
     (listed,) = _ok(server, "GET", f"/v2/team/list?team_id={team_id}")["teams"]
-    assert len(listed["members"]) == ROSTER_LIMIT and set(listed["members"]) <= set(members)
+    shown = [m["user_id"] for m in listed["members_with_roles"]]
+    assert len(shown) == ROSTER_LIMIT and set(shown) <= set(members)
 
     # And the team at its bound is managed as any other: updated, blocked (its key refused),
     # unblocked and deleted

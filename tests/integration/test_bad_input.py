@@ -30,7 +30,8 @@ from tests.support.legacy import user_without_email_item
 POST_ROUTES = ("/team/new", "/team/update", "/team/delete", "/team/block", "/team/unblock",
                "/user/new", "/key/generate", "/key/delete", "/team/member_add",
                "/team/bulk_member_add", "/team/member_delete", "/team/member_update",
-               "/team/model/add", "/team/model/delete", "/spend/track")
+               "/team/model/add", "/team/model/delete", "/spend/track",
+               "/team/permissions_update", "/user/update", "/user/delete", "/key/update")
 
 # A valid body for each POST route that acts on the module's own objects.
 VALID_BODY = {
@@ -49,10 +50,18 @@ VALID_BODY = {
     "/team/model/add": {"team_id": "<team>", "models": ["bad-input-model"]},
     "/team/model/delete": {"team_id": "<team>", "models": ["gpt-4o"]},
     "/spend/track": {"token": "<key>", "spend": 0.01},
+    "/team/permissions_update": {"team_id": "<team>", "team_member_permissions": ["/key/list"]},
+    "/user/update": {"user_id": "<outsider>", "metadata": {"changed": True}},
+    "/user/delete": {"user_ids": ["<outsider>"]},
+    "/key/update": {"key": "<key>", "key_alias": "renamed"},
+    # Only in the duration cases (all 400): a success would change the module's key's token.
+    "/key/regenerate": {"key": "<key>"},
 }
-ROUTES_WITH_METADATA = ("/team/new", "/team/update", "/user/new", "/key/generate")
+ROUTES_WITH_METADATA = ("/team/new", "/team/update", "/user/new", "/key/generate",
+                        "/user/update", "/key/update")
 ROUTES_WITH_BUDGET = ("/team/new", "/team/update", "/user/new", "/key/generate",
-                      "/team/member_add", "/team/bulk_member_add", "/team/member_update")
+                      "/team/member_add", "/team/bulk_member_add", "/team/member_update",
+                      "/user/update", "/key/update")
 # The member routes' budget is the membership's: its field says so.
 BUDGET_FIELD = {route: "max_budget_in_team" for route in (
     "/team/member_add", "/team/bulk_member_add", "/team/member_update")}
@@ -450,6 +459,32 @@ WRONG_TYPES = [
                             ("models null", {"models": None}),
                             ("1001 models", {"models": [f"m{i}" for i in range(1001)]}))],
     ("/team/model/add", "team_id int", {"team_id": 1, "models": ["m"]}, "team_id"),
+    *[(route, f"team_member_permissions {case_id}",
+       ({"team_id": "<team>"} if route != "/team/new" else {}) | {"team_member_permissions": value},
+       "team_member_permissions")
+      for route in ("/team/new", "/team/update", "/team/permissions_update")
+      for case_id, value in (("unknown route", ["/key/info", "/team/delete"]),
+                             ("a string", "/key/info"), ("int items", [1]),
+                             ("7 routes", ["/key/info"] * 7))],
+    ("/team/permissions_update", "team_member_permissions null",
+     {"team_id": "<team>", "team_member_permissions": None}, "team_member_permissions"),
+    ("/team/permissions_update", "team_id int",
+     {"team_id": 5, "team_member_permissions": []}, "team_id"),
+    ("/user/update", "user_id int", {"user_id": 5, "metadata": {}}, "user_id"),
+    ("/user/update", "user_email invalid", {"user_id": "<outsider>", "user_email": "x"},
+     "user_email"),
+    ("/user/update", "user_role unknown", {"user_id": "<outsider>", "user_role": "root"},
+     "user_role"),
+    ("/user/update", "max_budget string", {"user_id": "<outsider>", "max_budget": "x"},
+     "max_budget"),
+    ("/user/update", "budget_duration int", {"user_id": "<outsider>", "budget_duration": 30},
+     "budget_duration"),
+    ("/user/update", "models string", {"user_id": "<outsider>", "models": "gpt-4o"}, "models"),
+    ("/user/update", "metadata list", {"user_id": "<outsider>", "metadata": [1]}, "metadata"),
+    ("/user/delete", "user_ids string", {"user_ids": "<outsider>"}, "user_ids"),
+    ("/user/delete", "user_ids int items", {"user_ids": [5]}, "user_ids"),
+    ("/user/delete", "41 user_ids",
+     {"user_ids": ["<outsider>"] + [f"u{i}" for i in range(40)]}, "user_ids"),
 ]
 
 
@@ -509,6 +544,8 @@ MISSING_FIELDS = [
     ("/team/model/add", "no models", {"team_id": "<team>"}, "models"),
     ("/team/model/add", "empty models", {"team_id": "<team>", "models": []}, "models"),
     ("/team/model/delete", "no team_id", {"models": ["gpt-4o"]}, "team_id"),
+    ("/user/delete", "no user_ids", {"user_id": "<outsider>"}, "user_ids"),
+    ("/user/delete", "empty user_ids", {"user_ids": []}, "user_ids"),
 ]
 
 
@@ -580,6 +617,11 @@ BAD_IDS = [
      "team_id"),
     ("/team/model/delete", "model name 513 chars",
      {"team_id": "<team>", "models": ["gpt-4o", "m" * 513]}, "models"),
+    ("/user/update", "user_id with NUL", {"user_id": "<outsider>\x00", "metadata": {}},
+     "user_id"),
+    ("/user/update", "user_id 257 chars", {"user_id": LONG_ID, "metadata": {}}, "user_id"),
+    ("/user/delete", "user_id with NUL next to a real one",
+     {"user_ids": ["<outsider>", "a\x00"]}, "user_ids"),
 ]
 
 
@@ -636,7 +678,9 @@ BAD_DURATIONS = [
     ("00s", "00s"), ("0mo", "0mo"), ("99999999d", "99999999d"), ("ISO 8601", "P1D"),
 ]
 DURATION_FIELDS = [(route, field) for route in ROUTES_WITH_DURATION
-                   for field in ("budget_duration",)] + [("/key/generate", "duration")]
+                   for field in ("budget_duration",)] + [
+    ("/key/generate", "duration"), ("/key/update", "duration"),
+    ("/key/regenerate", "grace_period")]
 
 
 @pytest.mark.parametrize(("route", "field", "value"), [
@@ -683,6 +727,15 @@ UNKNOWN_IDS = [
      {"body": {"team_id": UNKNOWN, "models": ["m"]}}, UNKNOWN),
     ("POST", "/team/model/delete", "unknown team",
      {"body": {"team_id": UNKNOWN, "models": ["gpt-4o"]}}, UNKNOWN),
+    ("GET", "/team/permissions_list", "unknown team", {"query": {"team_id": UNKNOWN}}, UNKNOWN),
+    ("POST", "/team/permissions_update", "unknown team",
+     {"body": {"team_id": UNKNOWN, "team_member_permissions": []}}, UNKNOWN),
+    ("POST", "/user/update", "unknown user", {"body": {"user_id": UNKNOWN, "metadata": {}}},
+     UNKNOWN),
+    ("POST", "/user/update", "an email nobody has",
+     {"body": {"user_email": UNKNOWN + "@example.com", "metadata": {}}}, UNKNOWN),
+    ("POST", "/user/delete", "unknown user next to a real one",
+     {"body": {"user_ids": ["<outsider>", UNKNOWN]}}, UNKNOWN),
 ]
 
 
@@ -758,6 +811,22 @@ BAD_QUERIES = [
     ("/audit", "cursor over 2048 chars", {"cursor": "c" * 2049}, "cursor"),
     ("/user/info", "user_id 257 chars", {"user_id": LONG_ID}, "user_id"),
     ("/key/info", "key 513 chars", {"key": "sk-" + "k" * 510}, "key"),
+    ("/team/permissions_list", "no team_id", {}, "team_id"),
+    ("/team/permissions_list", "team_id 257 chars", {"team_id": LONG_ID}, "team_id"),
+    ("/key/list", "page 0", {"page": "0"}, "page"),
+    ("/key/list", "size 0", {"size": "0"}, "size"),
+    ("/key/list", "size 101", {"size": "101"}, "size"),
+    ("/key/list", "size not a number", {"size": "ten"}, "size"),
+    ("/key/list", "user_id 257 chars", {"user_id": LONG_ID}, "user_id"),
+    ("/key/list", "team_id 257 chars", {"team_id": LONG_ID}, "team_id"),
+    ("/key/list", "key_alias over 1024 bytes", {"key_alias": "a" * 1025}, "key_alias"),
+    ("/key/list", "return_full_object not a boolean", {"return_full_object": "maybe"},
+     "return_full_object"),
+    ("/user/list", "page 0", {"page": "0"}, "page"),
+    ("/user/list", "page_size 0", {"page_size": "0"}, "page_size"),
+    ("/user/list", "page_size 101", {"page_size": "101"}, "page_size"),
+    ("/user/list", "role unknown", {"role": "root"}, "role"),
+    ("/user/list", "user_email over 320 chars", {"user_email": "a" * 321}, "user_email"),
 ]
 
 
@@ -842,6 +911,9 @@ ORDER = [
      {"body": {"team_id": UNKNOWN, "user_id": UNKNOWN, "budget_duration": "30days"}}, 404),
     ("POST", "/team/member_update", "a bad duration for a user who is no member",
      {"body": {"team_id": "<team>", "user_id": "<outsider>", "budget_duration": "1y"}}, 400),
+    ("POST", "/user/update", "unknown user with a negative budget and a bad duration",
+     {"body": {"user_id": UNKNOWN, "max_budget": -1, "budget_duration": "30days"}}, 404),
+    ("POST", "/user/update", "neither user_id nor user_email", {"body": {"metadata": {}}}, 400),
 ]
 
 
@@ -932,7 +1004,8 @@ def test_deleting_a_known_and_an_unknown_team_deletes_neither(api, known):
     # Then it is 404 naming the unknown team, and the existing team is still whole
     assert UNKNOWN in error_message(reply, 404)
     info = api.ok(api.get("/team/info", query={"team_id": team_id}))
-    assert len(info["keys"]) == 1 and known["<user>"] in info["team_info"]["members"]
+    assert len(info["keys"]) == 1 and known["<user>"] in {
+        m["user_id"] for m in info["team_info"]["members_with_roles"]}
 
 
 def test_deleting_a_known_and_an_unknown_key_deletes_neither(api, known):
@@ -976,3 +1049,40 @@ def test_a_member_add_that_cannot_add_everyone_adds_no_one(api, known, members):
                  body={"team_id": "<team>", "member": members})
     # Then it is refused with a message; no member, user or audit record is written
     error_message(reply, 400)
+
+
+# --- PATCH /team/{team_id}: the team in the path --------------------------------------------
+
+PATCHES = [
+    ("invalid JSON", "<team>", {"raw": "{"}, 422),
+    ("a JSON array", "<team>", {"raw": '[{"team_alias": "x"}]'}, 422),
+    ("max_budget string", "<team>", {"body": {"max_budget": "lots"}}, 422),
+    ("metadata nested 40 deep", "<team>", {"body": {"metadata": nested(40)}}, 422),
+    ("team_id int in the body", "<team>", {"body": {"team_id": 5}}, 422),
+    ("path id with NUL", "<team>\x00", {"body": {"team_alias": "x"}}, 422),
+    ("path id 257 chars", LONG_ID, {"body": {"team_alias": "x"}}, 422),
+    ("another team_id in the body", "<team>", {"body": {"team_id": UNKNOWN, "team_alias": "x"}},
+     400),
+    ("negative budget", "<team>", {"body": {"max_budget": -1}}, 400),
+    ("bad duration", "<team>", {"body": {"budget_duration": "30days"}}, 400),
+    ("unknown team", UNKNOWN, {"body": {"team_alias": "x"}}, 404),
+    ("unknown team with a negative budget", UNKNOWN, {"body": {"max_budget": -1}}, 404),
+    ("over 1 MiB and no key", "<team>", {"raw": " " * (MIB + 1), "key": None}, 401),
+]
+
+
+@pytest.mark.parametrize(("team_id", "request_", "status"), [
+    pytest.param(team_id, request_, status, id=f"PATCH /team/{{team_id}} {case_id}")
+    for case_id, team_id, request_, status in PATCHES])
+def test_a_bad_patch_of_a_team_is_a_clear_4xx_and_writes_nothing(api, known, team_id,
+                                                                  request_, status):
+    # Given a PATCH of a team that is wrong in one way (the rest naming the module's team)
+    raw = request_.get("raw")
+    before = table_state()
+    # When it is sent
+    reply = api.call("PATCH", "/team/{team_id}", path_params={"team_id": fill(team_id, known)},
+                     body=fill(request_.get("body"), known), raw_body=raw,
+                     key=request_.get("key", MASTER_KEY))
+    # Then the status of its first failed check, in the API's error shape; nothing is written
+    assert_same_table(before, table_state())
+    assert_clear_error(reply, status)

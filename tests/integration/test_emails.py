@@ -265,7 +265,7 @@ def test_the_largest_adds_of_new_users_with_emails_fit_one_transaction(api, fres
     team = api.ok(api.post("/team/new", {"members_with_roles": [
         {"user_id": f"n-{uuid.uuid4().hex[:8]}", "user_email": _email("team")}
         for _ in range(most)]}))
-    assert len(team["members"]) == most + 1
+    assert len(team["members_with_roles"]) == most + 1
 
 
 # --- defect 13: a self-join names the caller's own email or none ---------------------------

@@ -16,7 +16,7 @@ from typing import Any
 import boto3
 import pytest
 
-from tests.support.apigw import lambda_context
+from tests.support.apigw import lambda_context, path_parameters
 from tests.support.audittail import KinesisTail
 from tests.support.client import MASTER_KEY, Api
 from tests.support.streams import passes
@@ -43,28 +43,41 @@ EXPECTED: dict[str, Callable[[Any, str | None], bool]] = {
     in body["members_with_roles"],
     "team_info": lambda body, _: body["team_info"]["team_alias"] == "engineering",
     "team_update": lambda body, _: body["data"]["team_alias"] == "engineering-platform",
+    "team_patch": lambda body, _: body["team_id"] == "team-eng"
+    and body["team_alias"] == "platform-engineering",
     "team_block": lambda body, _: body["blocked"] is True,
     "team_unblock": lambda body, _: body["blocked"] is False,
-    "team_member_add": lambda body, _: "bob" in body["members"]
+    "team_member_add": lambda body, _: "bob" in [m["user_id"] for m in body["members_with_roles"]]
     and body["updated_team_memberships"][0]["litellm_budget_table"]["max_budget"] == 25,
     "team_bulk_member_add": lambda body, _: (body["successful_additions"],
                                              body["failed_additions"]) == (2, 0),
     "team_member_update": lambda body, _: body == {
         "user_id": "bob", "user_email": "bob@example.com", "team_id": "team-eng",
         "max_budget_in_team": 50},
-    "team_member_delete": lambda body, _: "carol" in body["members"]
+    "team_member_delete": lambda body, _: "carol" in [
+        m["user_id"] for m in body["members_with_roles"]]
     and "dave@example.com" not in [m["user_email"] for m in body["members_with_roles"]],
     "team_model_add": lambda body, _: body["models"] == ["gpt-4o", "claude-3-5-sonnet"],
     "team_model_delete": lambda body, _: body["models"] == ["claude-3-5-sonnet"],
+    "team_permissions_list": lambda body, _: body["team_member_permissions"] == [
+        "/key/info", "/key/list"] and "/key/delete" in body["all_available_permissions"],
+    "team_permissions_update": lambda body, _: body["team_member_permissions"] == [
+        "/key/info", "/key/list", "/key/generate"],
     "team_list": lambda body, _: "team-eng" in [team["team_id"] for team in body],
     "team_list_v2": lambda body, _: [team["team_id"] for team in body["teams"]] == ["team-eng"]
     and body["total"] == 1 and body["next_cursor"] is None,
     "team_filter_ui": lambda body, _: [team["team_id"] for team in body] == ["team-eng"],
     "team_available": lambda body, _: body == [],  # no AVAILABLE_TEAMS in the tests
     "user_info": lambda body, _: "team-eng" in body["user_info"]["teams"],
+    "user_update": lambda body, _: body["metadata"] == {"department": "platform"}
+    and "team-eng" in body["teams"],
+    "user_list": lambda body, _: [u["user_id"] for u in body["users"]] == ["alice"]
+    and (body["total"], body["page"], body["page_size"]) == (1, 1, 10),
     "key_generate": lambda body, _: body["key_alias"] == "ci-bot" and body["team_id"] == "team-eng",
     "key_info": lambda body, token: body["key"] == token
     and body["info"]["key_alias"] == "ci-bot",
+    "key_list": lambda body, token: [k["token"] for k in body["keys"]] == [token]
+    and body["keys"][0]["key_alias"] == "ci-bot" and body["total_count"] == 1,
     "spend_track": lambda body, _: body["key"] == {
         "spend": 0.25, "max_budget": None, "budget_exceeded": False}
     and body["team"]["spend"] == 0.25 and body["user"]["spend"] == 0.25
@@ -74,7 +87,13 @@ EXPECTED: dict[str, Callable[[Any, str | None], bool]] = {
     "spend_settle": lambda body, _: body["state"] == "settled"
     and (body["scopes"]["team"]["spend"], body["scopes"]["team"]["reserved"]) == (0.2623, 0.0),
     "spend_release": lambda body, _: body["state"] == "settled",  # after settle: no change
+    "key_update": lambda body, token: body["token"] == token
+    and (body["key_alias"], body["max_budget"]) == ("ci-bot-2", 100.0),
+    # /key/{key}/regenerate (the function's last route), the old key working for an hour
+    "key_regenerate": lambda body, token: body["token"] != token
+    and body["key"].startswith("sk-") and body["key_alias"] == "ci-bot-2",
     "key_delete": lambda body, token: body["deleted_keys"] == [token],
+    "user_delete": lambda body, _: body == {"deleted_users": ["carol"]},
     "team_delete": lambda body, _: body["deleted_teams"] == ["team-eng"],
     "audit": lambda body, _: [(r["action"], r["table_name"]) for r in body["data"]][:2] == [
         ("deleted", "LiteLLM_TeamTable"), ("updated", "LiteLLM_TeamTable")],
@@ -145,7 +164,9 @@ def test_event_fixture_is_its_routes_v2_event(name: str):
     assert event["version"] == "2.0"
     route_key = f"{route.method} {route.path}"
     assert event["routeKey"] == event["requestContext"]["routeKey"] == route_key
-    assert event["rawPath"] == event["requestContext"]["http"]["path"] == route.path
+    assert event["rawPath"] == event["requestContext"]["http"]["path"]
+    # A route with path parameters has them in its path, and in pathParameters
+    assert path_parameters(route.path, event["rawPath"]) == event.get("pathParameters", {})
     assert event["isBase64Encoded"] is False
     assert all(header == header.lower() for header in event["headers"])
     if "body" in event:
@@ -159,7 +180,8 @@ def test_event_fixtures_in_order_all_succeed_against_an_empty_table(api: Api):
     tokens: dict[str, str | None] = {}
 
     for name, expected in EXPECTED.items():
-        if name in ("key_info", "spend_track", "spend_reserve"):
+        if name in ("key_info", "key_list", "spend_track", "spend_reserve", "key_update",
+                    "key_regenerate"):
             tokens[name] = tokens["key_generate"]
         elif name == "key_delete":
             tokens[name] = api.new_key(user_id="alice", team_id="team-eng")["token"]

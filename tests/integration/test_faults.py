@@ -118,6 +118,8 @@ class Scenario:
     done: Callable[[Items, bool], bool | None] = lambda items, twice: None
     # What the counters must say after each phase (by default: no money moved).
     money: MoneyCheck = _no_money
+    method: str = "POST"
+    path_params: dict | None = None  # a route with its object in the path
 
 
 def _base(api) -> dict:
@@ -214,7 +216,35 @@ def _key_generated(items: Items, twice: bool) -> None:
     # A first attempt that committed but answered 503 left a key nobody holds (no
     # Idempotency-Key yet): then there are two.
     assert len(_items(items, "key", user_id="frank", team_id="t1")) == 1 + twice
-    assert len(_items(items, "user", user_id="frank")) == 1
+    assert not _items(items, "user", user_id="frank")  # a key makes no user (as LiteLLM)
+
+
+def _user_updated(items: Items, twice: bool) -> None:
+    (user,) = _items(items, "user", user_id="alice")
+    assert (user["user_email"], user["max_budget"], user["budget_duration"]) == (
+        "alice2@example.com", 4.0, "1w")
+    assert [i["user_email"] for i in _items(items, "email", user_id="alice")] == [
+        "alice2@example.com"]
+
+
+def _user_deleted(items: Items, twice: bool) -> None:
+    assert not _items(items, "user", user_id="alice")
+    assert not _items(items, "key", user_id="alice")
+    assert "alice" not in _member_ids(items)
+    assert not _items(items, "email", user_id="alice")
+
+
+def _key_updated(items: Items, twice: bool) -> None:
+    (key,) = _items(items, "key", user_id="bob", team_id="t1")
+    assert (key["key_alias"], key["max_budget"], key["budget_duration"]) == ("ci2", 3.0, "1w")
+
+
+def _key_regenerated(items: Items, twice: bool) -> None:
+    # One key, under a new token, with its first token as its stable id; the old tokens point
+    # to the next for their grace period
+    (key,) = _items(items, "key", user_id="bob", team_id="t1")
+    assert key["key_alias"] == "ci3" and key["key_id"] != key["token"]
+    assert len(_items(items, "key_pointer")) == 1 + twice
 
 
 # --- the per-call path: /spend/track, /spend/reserve, /spend/settle, /spend/release ----------
@@ -360,6 +390,24 @@ SCENARIOS: dict[str, Scenario] = {
     "team_model_delete": Scenario(
         "/team/model/delete", {"team_id": "t1", "models": ["a"]}, _with(),
         done=lambda items, twice: _team(items)["models"] == []),
+    "team_permissions_update": Scenario(
+        "/team/permissions_update",
+        {"team_id": "t1", "team_member_permissions": ["/key/info", "/key/delete"]}, _with(),
+        done=lambda items, twice: _team(items)["team_member_permissions"] == [
+            "/key/info", "/key/delete"]),
+    "team_patch": Scenario(
+        "/team/{team_id}", {"team_alias": "Patched", "max_budget": 20.0, "budget_duration": "1d"},
+        _with(), method="PATCH", path_params={"team_id": "t1"},
+        done=lambda items, twice: _team(items)["team_alias"] == "Patched"),
+    # A new email moves the email's item; a new period restarts the user's counter (a read).
+    "user_update": Scenario(
+        "/user/update", {"user_id": "alice", "user_email": "alice2@example.com",
+                         "max_budget": 4.0, "budget_duration": "1w", "metadata": {"x": 1}},
+        _with(), done=_user_updated),
+    # alice's keys and membership go with her, in one transaction.
+    "user_delete": Scenario(
+        "/user/delete", {"user_ids": ["alice"]}, _with(_alices_key_in_t1),
+        again=lambda committed, items: 404 if committed else 200, done=_user_deleted),
     "user_new": Scenario(
         "/user/new", {"user_id": "erin", "user_email": "erin@example.com", "teams": ["t1"],
                       "max_budget": 2.0, "budget_duration": "1mo"},
@@ -374,6 +422,16 @@ SCENARIOS: dict[str, Scenario] = {
         from_setup=lambda context: {"keys": [context["bob_token"]]}, caller="alice_key",
         again=lambda committed, items: 403 if committed else 200,  # unknown to a non-admin
         done=lambda items, twice: not _items(items, "key", user_id="bob")),
+    # A new period restarts the key's counter (a read of it) in the key's transaction.
+    "key_update": Scenario(
+        "/key/update", {"key_alias": "ci2", "max_budget": 3.0, "budget_duration": "1w"},
+        _with(_bob_in_t1, _bobs_key_in_t1),
+        from_setup=lambda context: {"key": context["bob_token"]}, done=_key_updated),
+    # Sent again after a commit, the old token (a pointer in its grace period) names the key.
+    "key_regenerate": Scenario(
+        "/key/regenerate", {"grace_period": "1h", "key_alias": "ci3"},
+        _with(_bob_in_t1, _bobs_key_in_t1),
+        from_setup=lambda context: {"key": context["bob_token"]}, done=_key_regenerated),
     # The per-call routes, with the master key (as the gateway's own key: test_reservations.py).
     # Each scope's counter takes a step; alice's key's and user's counters are made by the
     # first (a read and a put of their own), t1's and her membership's exist (budgets).
@@ -417,9 +475,15 @@ PLANS: dict[str, tuple[str, ...]] = {
     "team_member_update": ('Query', 'GetItem', 'TransactWriteItems'),
     "team_model_add": ('Query', 'TransactWriteItems'),
     "team_model_delete": ('Query', 'TransactWriteItems'),
+    "team_permissions_update": ('Query', 'TransactWriteItems'),
+    "team_patch": ('Query', 'TransactWriteItems'),
+    "user_update": ('Query', 'BatchGetItem', 'Query', 'TransactWriteItems', 'Query'),
+    "user_delete": ('BatchGetItem', 'Query', 'BatchGetItem', 'TransactWriteItems'),
     "user_new": ('BatchGetItem', 'Query', 'BatchGetItem', 'TransactWriteItems'),
     "key_generate": ("BatchGetItem", "TransactWriteItems"),
-    "key_delete": ("GetItem", "BatchGetItem", "BatchGetItem", "TransactWriteItems"),
+    "key_delete": ("GetItem", "GetItem", "BatchGetItem", "BatchGetItem", "TransactWriteItems"),
+    "key_update": ("BatchGetItem", "GetItem", "TransactWriteItems"),
+    "key_regenerate": ("BatchGetItem", "TransactWriteItems"),
     "spend_track": ("GetItem", "GetItem", "UpdateItem", "GetItem", "TransactWriteItems",
                     "UpdateItem", "UpdateItem", "GetItem", "TransactWriteItems", "UpdateItem",
                     "UpdateItem", "UpdateItem"),
@@ -589,7 +653,9 @@ NOT_AUDITED = {"spend", "roster"}  # counters and copies, not changes
 # Items that belong to no audited object: what the per-call path and the orders write.
 PER_CALL = {"counter", "spend_request", "spend_order"}
 # An email's item is part of its user (written with the row, never audited on its own).
-OTHER_ITEMS = PER_CALL | {"team", "roster", "member", "user", "key", "audit", "email"}
+# A regenerated key's old token, in its grace period, points to it (part of the key).
+OTHER_ITEMS = PER_CALL | {"team", "roster", "member", "user", "key", "audit", "email",
+                          "key_pointer"}
 LEASE_MARK = (LEASE_MARK_KEY["PK"], LEASE_MARK_KEY["SK"])
 
 
@@ -613,7 +679,7 @@ def _objects(items: Items) -> dict[tuple[str, str], dict | None]:
         elif entity == "user":
             name = (audit.USER_TABLE, item["user_id"])
         elif entity == "key":
-            name = (audit.KEY_TABLE, item["token"])
+            name = (audit.KEY_TABLE, item.get("key_id") or item["token"])  # its stable id
         else:
             continue
         objects[name] = {k: v for k, v in item.items() if k not in NOT_AUDITED}
@@ -694,7 +760,8 @@ def _counter_problems(items: Items) -> list[str]:
         what = f"counter {key[0]}/{key[1]}"
         if _key_of(table_keys.counter(ref)) != key:
             problems.append(f"{what} counts for {ref}")
-        owner = items.get(_key_of(table_keys.of_ref(ref)))
+        # A regenerated key's counter is at its first token, its item at its current one.
+        owner = next((i for i in items.values() if table_keys.spend_ref(i) == ref), None)
         if owner is None:
             problems.append(f"{what} outlived its {ref}")
             continue
@@ -733,7 +800,7 @@ def _per_call_problems(items: Items, teams: dict[str, dict]) -> list[str]:
             problems += _link_problems(what, item, table_keys.lease_index(
                 rid, item.get("team_id"), item["expires_at"]), ("GSI4PK", "GSI4SK"))
         elif item.get("entity") not in OTHER_ITEMS and key != LEASE_MARK \
-                and key[0] != table_keys.TEAM_COUNTER_PK:
+                and key[0] not in (table_keys.TEAM_COUNTER_PK, table_keys.USER_COUNTER_PK):
             problems.append(f"unexpected item {key}")
     return problems
 
@@ -755,14 +822,19 @@ def _structure_problems(items: Items) -> list[str]:
         what = f"key {key['token'][:8]}"
         if key.get("team_id") and key["team_id"] not in teams:
             problems.append(f"{what} belongs to missing team {key['team_id']}")
-        if key.get("user_id") and key["user_id"] not in users:
-            problems.append(f"{what} belongs to missing user {key['user_id']}")
+        # A key may name a user who has no row (generated for an unknown user_id): no problem.
         problems += _link_problems(what, key, table_keys.key_index(
             key["token"], key.get("user_id"), key.get("team_id")),
             ("GSI1PK", "GSI1SK", "GSI2PK", "GSI2SK", "GSI7PK", "GSI7SK"))
     for user in users.values():
         problems += _link_problems(f"user {user['user_id']}", user, table_keys.user_index(
             user["user_id"], user.get("user_email")), ("GSI2PK", "GSI2SK"))
+        problems += _link_problems(f"user {user['user_id']}", user, table_keys.user_list_index(
+            user["user_id"], user["created_at"], user.get("user_email")), ("GSI5PK", "GSI5SK"))
+    counted = sum(i.get("user_count", 0) for k, i in items.items()
+                  if k[0] == table_keys.USER_COUNTER_PK)
+    if counted != len(users):
+        problems.append(f"user counter says {counted}, {len(users)} users")
     return problems + _email_problems(items, users) + _teams_problems(items, teams, members) + \
         _counter_problems(items) + _per_call_problems(items, teams)
 
@@ -937,7 +1009,8 @@ def _send(api, name: str, context: dict):
     scenario = SCENARIOS[name]
     key = context[scenario.caller] if scenario.caller else None
     body = scenario.body | scenario.from_setup(context)
-    return api.post(scenario.path, body, **({"key": key} if key else {}))
+    return api.call(scenario.method, scenario.path, body=body, path_params=scenario.path_params,
+                    **({"key": key} if key else {}))
 
 
 def _retry_or_done(reply: Reply) -> None:

@@ -100,11 +100,21 @@ RESERVATION = h.ids("<reservation>", limit=128)
 MODEL = h.ids("gpt-4o", limit=512)
 TEAM_ROLE = st.one_of(st.sampled_from(h.ROLES), h.texts(8), NUMBER)
 USER_ROLE = st.one_of(st.sampled_from(h.USER_ROLES), h.texts(32))
+KEY_ROUTES = ("/key/generate", "/key/update", "/key/delete", "/key/info", "/key/regenerate",
+              "/key/list")
+MEMBER_PERMISSIONS = h.lists_of(st.one_of(st.sampled_from(KEY_ROUTES), h.texts(64)), KEY_ROUTES,
+                                limit=64, bound=6)
 TEAM_SETTINGS = {
     "team_alias": h.texts(1024), "organization_id": h.ids("org-1"), "metadata": h.maps(),
     "tags": NAMES, "guardrails": NAMES, "model_aliases": h.maps(), "models": NAMES,
     "max_budget": NUMBER, "budget_duration": h.durations(), "tpm_limit": NUMBER,
     "rpm_limit": NUMBER, "max_parallel_requests": NUMBER, "blocked": h.booleans(),
+}
+
+KEY_CHANGES = {
+    "key": TOKEN, "key_alias": h.texts(1024), "models": NAMES, "max_budget": NUMBER,
+    "budget_duration": h.durations(), "duration": h.durations(), "metadata": h.maps(),
+    "team_id": TEAM, "blocked": h.booleans(), "tpm_limit": NUMBER, "rpm_limit": NUMBER,
 }
 
 ROUTES: dict[str, RouteSpec] = {
@@ -135,6 +145,9 @@ ROUTES: dict[str, RouteSpec] = {
         {"team_id": TEAM, "models": NAMES}, 8),
     "/team/model/delete": RouteSpec(
         {"team_id": "<team>", "models": ["gpt-4o"]}, {"team_id": TEAM, "models": NAMES}, 6),
+    "/team/permissions_update": RouteSpec(
+        {"team_id": "<team>", "team_member_permissions": ["/key/list"]},
+        {"team_id": TEAM, "team_member_permissions": MEMBER_PERMISSIONS}, 8),
     "/team/block": RouteSpec({"team_id": "<team>"}, {"team_id": TEAM}, 5),
     "/team/unblock": RouteSpec({"team_id": "<team>"}, {"team_id": TEAM}, 5),
     "/team/delete": RouteSpec({"team_ids": ["<team>"]}, {"team_ids": TEAM_IDS}, 8),
@@ -149,6 +162,12 @@ ROUTES: dict[str, RouteSpec] = {
          "max_budget": NUMBER, "budget_duration": h.durations(), "duration": h.durations(),
          "metadata": h.maps(), "allowed_routes": ALLOWED_ROUTES}, 14),
     "/key/delete": RouteSpec({"keys": ["<token>"]}, {"keys": KEYS}, 8),
+    "/key/update": RouteSpec({"key": "<token>", "key_alias": "renamed"}, KEY_CHANGES, 14),
+    "/key/regenerate": RouteSpec(
+        {"key": "<token>"}, KEY_CHANGES | {"grace_period": h.durations()}, 12),
+    # The key in the path (the raw key, as clients send it): the body is fuzzed.
+    "POST /key/{key}/regenerate": RouteSpec(
+        {"key_alias": "regenerated"}, KEY_CHANGES | {"grace_period": h.durations()}, 8),
     "/spend/track": RouteSpec(
         {"token": "<token>", "spend": 0.01},
         {"token": TOKEN, "key": TOKEN, "spend": NUMBER, "request_id": REQUEST_ID}, 10),
@@ -161,7 +180,21 @@ ROUTES: dict[str, RouteSpec] = {
         {"reservation_id": RESERVATION, "spend": NUMBER}, 6),
     "/spend/release": RouteSpec(
         {"reservation_id": "<reservation>"}, {"reservation_id": RESERVATION}, 5),
+    "/user/update": RouteSpec(
+        {"user_id": "<user>", "metadata": {"hostile": True}},
+        {"user_id": USER_ID, "user_email": h.emails(), "user_role": USER_ROLE,
+         "max_budget": NUMBER, "budget_duration": h.durations(), "models": NAMES,
+         "metadata": h.maps()}, 12),
+    "/user/delete": RouteSpec(
+        {"user_ids": ["<user>"]},
+        {"user_ids": h.lists_of(h.ids(), ("<user>", "<outsider>"), limit=256, bound=40)}, 8),
+    # A route with its team in the path (always the test's team): the body is fuzzed.
+    "PATCH /team/{team_id}": RouteSpec(
+        {"team_alias": "patched"}, TEAM_SETTINGS | {"team_id": TEAM}, 10),
 }
+# The path parameters of the routes that have some, by placeholder.
+PATH_PARAMS = {"PATCH /team/{team_id}": {"team_id": "<team>"},
+               "POST /key/{key}/regenerate": {"key": "<raw>"}}
 # Cases every run makes first (Hypothesis' explicit examples), at the limits that decide where
 # DynamoDB refuses: an id of 256 characters of 4 UTF-8 bytes each (1,024 bytes: a sort key's
 # limit), one of 256 bytes, names and aliases at their character limits in 4-byte characters, an
@@ -209,6 +242,9 @@ EDGES: dict[str, list[tuple[dict[str, Any], str | None]]] = {
     "/team/member_delete": [({"user_id": ID_AT_CHARS}, None)],
     "/team/model/add": [({"models": [f"{i:04d}{E * 508}" for i in range(40)]}, None)],
     "/team/model/delete": [({"models": [E * 512]}, HEADER_AT_BYTES)],
+    "/team/permissions_update": [({"team_id": ID_AT_CHARS}, None),
+                                 ({"team_member_permissions": ["/key/info", E * 64]},
+                                  HEADER_AT_BYTES)],
     "/team/block": [({"team_id": ID_AT_CHARS}, None)],
     "/team/unblock": [({"team_id": ID_AT_CHARS}, None)],
     "/team/delete": [({"team_ids": ["<team>", ID_AT_CHARS]}, None)],
@@ -220,12 +256,28 @@ EDGES: dict[str, list[tuple[dict[str, Any], str | None]]] = {
                       ({"user_id": ID_AT_BYTES, "metadata": h.nested(31, 1)}, HEADER_AT_BYTES),
                       ({"user_id": "<user>", "duration": ESCAPED_DURATION}, None)],
     "/key/delete": [({"keys": ["<token>", E * 512]}, None)],
+    "/key/update": [({"key_alias": E * 1024, "metadata": h.nested(31, E),
+                      "models": [E * 512] * 3}, HEADER_AT_BYTES),
+                    ({"team_id": ID_AT_CHARS, "max_budget": TOO_BIG_FOR_A_FLOAT}, None),
+                    ({"duration": ESCAPED_DURATION, "tpm_limit": TOO_BIG_FOR_A_FLOAT}, None)],
+    "/key/regenerate": [({"grace_period": ESCAPED_DURATION}, None),
+                        ({"key": E * 512, "grace_period": "1200mo"}, HEADER_AT_BYTES),
+                        ({"metadata": {"k": [{LONE_SURROGATE: "v"}]}}, None)],
     "/spend/track": [({"request_id": ID_AT_CHARS}, None),
                      ({"spend": TOO_BIG_FOR_A_FLOAT}, None)],
     "/spend/reserve": [({"request_id": ID_AT_CHARS, "ttl_seconds": h.Raw("3600.0")}, None),
                        ({"amount": TOO_BIG_FOR_A_FLOAT}, None)],
     "/spend/settle": [({"reservation_id": E * 128, "spend": TOO_BIG_FOR_A_FLOAT}, None)],
     "/spend/release": [({"reservation_id": E * 128}, None)],
+    "/user/update": [({"user_id": "<user>", "user_email": EMAIL_AT_CHARS,
+                       "max_budget": TOO_BIG_FOR_A_FLOAT}, None),
+                     ({"user_id": "<user>", "models": [E * 512] * 3,
+                       "metadata": h.nested(31, E)}, HEADER_AT_BYTES),
+                     ({"user_id": "<user>", "budget_duration": ESCAPED_DURATION}, None)],
+    "/user/delete": [({"user_ids": ["<user>", ID_AT_CHARS]}, None)],
+    "PATCH /team/{team_id}": [({"team_id": "<team>", "team_alias": E * 1024,
+                                "metadata": h.nested(31, E)}, HEADER_AT_BYTES),
+                              ({"rpm_limit": TOO_BIG_FOR_A_FLOAT}, None)],
 }
 
 
@@ -565,15 +617,18 @@ def message_problems(message: Any) -> list[str]:
 
 def check_example(ledger: Ledger, case: Case) -> None:
     world = ledger.objects()
-    body = h.fill(case.body, world.need(placeholders_in(case.body)))
+    path_params = PATH_PARAMS.get(case.route, {})
+    ids = world.need(placeholders_in(case.body) | placeholders_in(path_params))
+    body = h.fill(case.body, ids)
     raw = h.to_json(body, ensure_ascii=case.ensure_ascii)
     headers = {} if case.changed_by is None else {"litellm-changed-by": case.changed_by}
     before = table_state(ledger.table_name)
     ledger.world = None  # made anew unless the example provably left it as it was
     # Bytes as a client sends them: a lone surrogate outside a \u escape is invalid UTF-8
     # (API Gateway then hands the body over base64-encoded).
-    reply = ledger.api.post(case.route, raw_body=raw.encode("utf-8", "surrogatepass"),
-                            headers=headers)
+    method, path = case.route.split(" ") if " " in case.route else ("POST", case.route)
+    reply = ledger.api.call(method, path, raw_body=raw.encode("utf-8", "surrogatepass"),
+                            headers=headers, path_params=h.fill(path_params, ids) or None)
     failures: list[tuple[type[AssertionError], str]] = []
     wrote = True
     if 400 <= reply.status <= 499:

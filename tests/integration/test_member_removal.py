@@ -115,7 +115,7 @@ def test_a_member_with_more_keys_than_one_transaction_holds_is_removed_whole(api
     # And every one of them is gone, each with its record, and so is the member
     info = _info(api, team_id)
     assert not [k for k in info["keys"] if k["user_id"] == member["user_id"]]
-    assert member["user_id"] not in info["team_info"]["members"]
+    assert member["user_id"] not in {m["user_id"] for m in info["team_info"]["members_with_roles"]}
     for token in tokens:
         assert api.get("/key/info", query={"key": token}).status == 404
         assert [r["action"] for r in _records(api, token)] == ["deleted", "created"]
@@ -198,4 +198,4 @@ def test_removing_a_member_with_no_keys_is_as_before(api):
     answer = api.ok(api.post("/team/member_delete", {"team_id": team["team_id"],
                                                      "user_id": member["user_id"]}))
 
-    assert member["user_id"] not in answer["members"]
+    assert member["user_id"] not in {m["user_id"] for m in answer["members_with_roles"]}

@@ -97,6 +97,20 @@ ERRORS = [
      lambda w: {"body": {"reservation_id": w["released"], "spend": 1}}),
     ("body over 1 MiB", 413, "POST", "/team/new",
      lambda w: {"raw_body": json.dumps({"team_alias": "x" * MIB})}),
+    ("update an unknown user", 404, "POST", "/user/update",
+     lambda w: {"body": {"user_id": f"nobody-{uuid.uuid4().hex[:8]}", "metadata": {}}}),
+    ("update naming nobody", 400, "POST", "/user/update", lambda w: {"body": {"metadata": {}}}),
+    ("delete an unknown user", 404, "POST", "/user/delete",
+     lambda w: {"body": {"user_ids": [f"nobody-{uuid.uuid4().hex[:8]}"]}}),
+    ("list users as a user", 403, "GET", "/user/list", lambda w: {"key": w["user_key"]}),
+    ("patch naming another team", 400, "PATCH", "/team/{team_id}",
+     lambda w: {"path_params": {"team_id": w["team"]}, "body": {"team_id": "other"}}),
+    ("update an unknown key", 404, "POST", "/key/update",
+     lambda w: {"body": {"key": UNKNOWN_TOKEN, "key_alias": "x"}}),
+    ("bad grace period", 400, "POST", "/key/regenerate",
+     lambda w: {"body": {"key": w["budgeted_key"], "grace_period": "soon"}}),
+    ("regenerate an unknown key", 404, "POST", "/key/{key}/regenerate",
+     lambda w: {"path_params": {"key": UNKNOWN_TOKEN}}),
 ]
 
 
@@ -173,7 +187,15 @@ def test_successful_answers_fit_the_document(api, world, document):
                                              "request_id": "openapi-1"}}),
         ("GET", "/key/info", {"query": {"key": key["token"]}}),
         ("GET", "/user/info", {"query": {"user_id": world["user"]}}),
+        ("POST", "/user/update", {"body": {"user_id": world["user"], "metadata": {"k": 1}}}),
+        ("GET", "/user/list", {"query": {"page_size": "2"}}),
+        ("PATCH", "/team/{team_id}", {"path_params": {"team_id": world["team"]},
+                                      "body": {"team_alias": "patched"}}),
         ("GET", "/audit", {"query": {"object_id": world["team"], "limit": "5"}}),
+        ("POST", "/key/update", {"body": {"key": key["token"], "key_alias": "openapi"}}),
+        ("POST", "/key/regenerate", {"body": {"key": api.new_key()["token"],
+                                              "grace_period": "1h"}}),
+        ("POST", "/key/{key}/regenerate", {"path_params": {"key": api.new_key()["key"]}}),
         ("POST", "/key/delete", {"body": {"keys": [key["token"]]}}),
     ]
     for method, path, kwargs in calls:

@@ -148,6 +148,11 @@ MATRIX = [
      "200 200 200 403 403 403 403 403 403"),
     ("key_info unknown", "GET", "/key/info", lambda w, c: {"query": {"key": "0" * 64}},
      "404 404 404 403 403 403 403 403 403"),
+    # Any key reads itself, by the raw key or with no query (the master key is no stored key)
+    ("key_info itself", "GET", "/key/info", lambda w, c: {"query": {"key": w.keys[c]}},
+     "404 200 200 200 200 200 200 200 200"),
+    ("key_info itself, no query", "GET", "/key/info", lambda w, c: {},
+     "404 200 200 200 200 200 200 200 200"),
     ("key_delete own", "POST", "/key/delete", lambda w, c: {"body": {"keys": [w.own_key(c)]}},
      "200 200 403 200 200 403 200 403 403"),
     ("key_delete someone else's", "POST", "/key/delete",
@@ -158,6 +163,98 @@ MATRIX = [
      "200 200 403 200 403 403 403 403 403"),
     ("key_delete unknown", "POST", "/key/delete", lambda w, c: {"body": {"keys": ["0" * 64]}},
      "404 404 403 403 403 403 403 403 403"),
+    # A team's keys: its admins, and its plain members per team_member_permissions (by
+    # default /key/info and /key/list, not /key/delete: the row above)
+    ("key_info own team's key", "GET", "/key/info",
+     lambda w, c: {"query": {"key": w.api.new_key(team_id=w.team)["token"]}},
+     "200 200 200 200 200 403 403 403 403"),
+    ("key_info other team's key", "GET", "/key/info",
+     lambda w, c: {"query": {"key": w.api.new_key(team_id=w.other_team)["token"]}},
+     "200 200 200 403 403 403 403 403 403"),
+    # Everyone with a role lists keys (those they may see: test_key_list.py)
+    ("key_list", "GET", "/key/list", lambda w, c: {},
+     "200 200 200 200 200 403 200 200 403"),
+    ("key_list other team", "GET", "/key/list", lambda w, c: {"query": {"team_id": w.other_team}},
+     "200 200 200 200 200 403 200 200 403"),
+    ("team_permissions_list own", "GET", "/team/permissions_list",
+     lambda w, c: {"query": {"team_id": w.team}},
+     "200 200 200 200 403 403 403 403 403"),
+    ("team_permissions_list other", "GET", "/team/permissions_list",
+     lambda w, c: {"query": {"team_id": w.other_team}},
+     "200 200 200 403 403 403 403 403 403"),
+    ("team_permissions_list unknown", "GET", "/team/permissions_list",
+     lambda w, c: {"query": {"team_id": unknown()}},
+     "404 404 404 403 403 403 403 403 403"),
+    ("team_permissions_update own", "POST", "/team/permissions_update",
+     lambda w, c: {"body": {"team_id": w.own_team(), "team_member_permissions": ["/key/info"]}},
+     "200 200 403 200 403 403 403 403 403"),
+    ("team_permissions_update other", "POST", "/team/permissions_update",
+     lambda w, c: {"body": {"team_id": w.api.new_team()["team_id"],
+                            "team_member_permissions": ["/key/info"]}},
+     "200 200 403 403 403 403 403 403 403"),
+    ("team_permissions_update unknown", "POST", "/team/permissions_update",
+     lambda w, c: {"body": {"team_id": unknown(), "team_member_permissions": []}},
+     "404 404 403 403 403 403 403 403 403"),
+]
+# Key changes: as key/delete (owner, team admin; plain members per team_member_permissions,
+# which by default leave them out); a team key's budget is its team admins', a move needs both
+# teams. /key/regenerate and /key/{key}/regenerate the same.
+KEY_CHANGES = {
+    "/key/update": lambda token, extra: {"body": {"key": token, "key_alias": "x"} | extra},
+    "/key/regenerate": lambda token, extra: {"body": {"key": token} | extra},
+    "/key/{key}/regenerate": lambda token, extra: {"path_params": {"key": token},
+                                                   "body": extra},
+}
+for path, change in KEY_CHANGES.items():
+    MATRIX += [
+        (f"{path} own", "POST", path, lambda w, c, change=change: change(w.own_key(c), {}),
+         "200 200 403 200 200 403 200 403 403"),
+        (f"{path} someone else's", "POST", path,
+         lambda w, c, change=change: change(w.own_key("bystander"), {}),
+         "200 200 403 403 403 403 403 403 403"),
+        (f"{path} own team's key", "POST", path,
+         lambda w, c, change=change: change(w.api.new_key(team_id=w.team)["token"], {}),
+         "200 200 403 200 403 403 403 403 403"),
+        (f"{path} unknown", "POST", path, lambda w, c, change=change: change("0" * 64, {}),
+         "404 404 403 403 403 403 403 403 403"),
+        (f"{path} own team's key, its budget", "POST", path,
+         lambda w, c, change=change: change(w.api.new_key(team_id=w.team)["token"],
+                                            {"max_budget": 5.0}),
+         "200 200 403 200 403 403 403 403 403"),
+        (f"{path} own team's key to another team", "POST", path,
+         lambda w, c, change=change: change(w.api.new_key(team_id=w.team)["token"],
+                                            {"team_id": w.other_team}),
+         "200 200 403 403 403 403 403 403 403"),
+    ]
+# Users: admins change anyone; a user their own email and metadata (viewers nothing); admins
+# delete; admins and viewers list.
+MATRIX += [
+    ("user_update self", "POST", "/user/update",
+     lambda w, c: {"body": {"user_id": w.user_ids.get(c, w.bystander["user_id"]),
+                            "metadata": {"changed_by": c}}},
+     "200 200 403 200 200 403 200 403 403"),
+    ("user_update own budget", "POST", "/user/update",
+     lambda w, c: {"body": {"user_id": w.user_ids.get(c, w.bystander["user_id"]),
+                            "max_budget": 1000.0 + CALLERS.index(c)}},
+     "200 200 403 403 403 403 403 403 403"),
+    ("user_update someone else", "POST", "/user/update",
+     lambda w, c: {"body": {"user_id": w.bystander["user_id"], "metadata": {"by": c}}},
+     "200 200 403 403 403 403 403 403 403"),
+    ("user_update someone else's role", "POST", "/user/update",
+     lambda w, c: {"body": {"user_id": w.api.new_user()["user_id"],
+                            "user_role": "internal_user_viewer"}},
+     "200 200 403 403 403 403 403 403 403"),
+    ("user_update unknown", "POST", "/user/update",
+     lambda w, c: {"body": {"user_id": unknown(), "metadata": {}}},
+     "404 404 403 403 403 403 403 403 403"),
+    ("user_delete", "POST", "/user/delete",
+     lambda w, c: {"body": {"user_ids": [w.api.new_user()["user_id"]]}},
+     "200 200 403 403 403 403 403 403 403"),
+    ("user_delete unknown", "POST", "/user/delete",
+     lambda w, c: {"body": {"user_ids": [unknown()]}},
+     "404 404 403 403 403 403 403 403 403"),
+    ("user_list", "GET", "/user/list", lambda w, c: {},
+     "200 200 200 403 403 403 403 403 403"),
 ]
 for route in ("update", "block", "unblock"):
     path = f"/team/{route}"
@@ -173,6 +270,22 @@ for route in ("update", "block", "unblock"):
          lambda w, c, extra=extra: {"body": {"team_id": unknown()} | extra},
          "404 404 403 403 403 403 403 403 403"),
     ]
+# PATCH /team/{team_id}: as /team/update, the team in the path
+MATRIX += [
+    ("team_patch own", "PATCH", "/team/{team_id}",
+     lambda w, c: {"path_params": {"team_id": w.own_team()}, "body": {"team_alias": "patched"}},
+     "200 200 403 200 403 403 403 403 403"),
+    ("team_patch own max_budget", "PATCH", "/team/{team_id}",
+     lambda w, c: {"path_params": {"team_id": w.own_team()}, "body": {"max_budget": 1000.0}},
+     "200 200 403 403 403 403 403 403 403"),
+    ("team_patch other", "PATCH", "/team/{team_id}",
+     lambda w, c: {"path_params": {"team_id": w.api.new_team()["team_id"]},
+                   "body": {"team_alias": "patched"}},
+     "200 200 403 403 403 403 403 403 403"),
+    ("team_patch unknown", "PATCH", "/team/{team_id}",
+     lambda w, c: {"path_params": {"team_id": unknown()}, "body": {"team_alias": "patched"}},
+     "404 404 403 403 403 403 403 403 403"),
+]
 # What an admin set on a team is the admins' to undo: its budget and limits, and a block an admin
 # put on (team admins lift their own).
 for field, value in (("max_budget", 1000.0), ("budget_duration", "1d"), ("tpm_limit", 5),

@@ -31,7 +31,12 @@ def _listed_members(api, team_id: str) -> list[str]:
     """The team's members as a list page shows them (from its roster)."""
     page = api.ok(api.get("/v2/team/list", query={"team_id": team_id}))
     (team,) = page["teams"]
-    return team["members"]
+    return _ids(team)
+
+
+def _ids(team: dict) -> list[str]:
+    """The members in join order (`members` itself stays [], as in LiteLLM)."""
+    return [m["user_id"] for m in team["members_with_roles"]]
 
 
 def _bulk(api, team_id: str, members: list[dict], per_request: int = 500) -> int:
@@ -77,10 +82,10 @@ def test_a_bulk_add_of_500_to_a_team_of_476_stops_the_roster_at_500(api):
     # Then all 500 were added, and /team/info has all 976
     assert added == 500
     info = api.ok(api.get("/team/info", query={"team_id": team_id}))
-    assert len(info["team_info"]["members"]) == 976
+    assert len(_ids(info["team_info"])) == 976
     # And the roster holds exactly its 500: the first members, as the list pages show them
     assert _roster_entries(team_id) == ROSTER_LIMIT
-    assert _listed_members(api, team_id) == info["team_info"]["members"][:ROSTER_LIMIT]
+    assert _listed_members(api, team_id) == _ids(info["team_info"])[:ROSTER_LIMIT]
     # And the team is managed as any other
     _still_managed(api, team_id)
 
@@ -96,11 +101,11 @@ def test_500_members_of_the_longest_kind_fit_on_a_roster_under_400_kb(api):
     # Then every one of them is a member, and on the roster, which stays under 400 KB
     assert added == 499
     info = api.ok(api.get("/team/info", query={"team_id": team_id}))
-    assert len(info["team_info"]["members"]) == ROSTER_LIMIT
+    assert len(_ids(info["team_info"])) == ROSTER_LIMIT
     item = _roster_item(team_id)
     assert len(item["roster"]["M"]) == ROSTER_LIMIT
     assert item_size(item) <= DYNAMODB_ITEM_LIMIT
-    assert _listed_members(api, team_id) == info["team_info"]["members"]
+    assert _listed_members(api, team_id) == _ids(info["team_info"])
     # And the team is managed as any other
     _still_managed(api, team_id)
 
@@ -120,4 +125,4 @@ def test_the_roster_also_stops_at_its_bytes(api, monkeypatch):
     assert 10 < entries < 61
     assert int(item["roster_bytes"]["N"]) <= 20_000
     info = api.ok(api.get("/team/info", query={"team_id": team_id}))
-    assert _listed_members(api, team_id) == info["team_info"]["members"][:entries]
+    assert _listed_members(api, team_id) == _ids(info["team_info"])[:entries]

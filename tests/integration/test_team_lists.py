@@ -270,9 +270,11 @@ def test_team_list_has_each_teams_memberships_and_keys(api, teams):
     budgets = {m["user_id"]: m["litellm_budget_table"] for m in six["team_memberships"]}
     assert budgets[user["user_id"]]["max_budget"] == 5
     assert all(t["keys"] == [] for t in listed if t["team_id"] != teams[6]["team_id"])
-    # And a user's own list is the same for their teams
+    # And a user's own list is the same for their teams, with their membership only
     own = api.ok(api.get("/team/list", query={"user_id": user["user_id"]}, key=user["key"]))
-    assert own == [six]
+    assert own == [six | {"team_memberships": [
+        m for m in six["team_memberships"] if m["user_id"] == user["user_id"]]}]
+    assert len(own[0]["team_memberships"]) == 1 < len(six["team_memberships"])
 
 
 def test_team_list_organization_filter(api, teams):

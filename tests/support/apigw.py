@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import time
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import parse_qsl, unquote, urlencode
 
 ACCOUNT_ID = "123456789012"
 REGION = "us-east-1"
@@ -42,6 +43,8 @@ def http_event(
     stage: str = "$default",
     source_ip: str = "127.0.0.1",
     cookies: list[str] | None = None,
+    route: str | None = None,
+    path_parameters: dict[str, str] | None = None,
 ) -> dict:
     """The event an HTTP API route `<method> <path>` sends to its Lambda integration.
 
@@ -49,7 +52,9 @@ def http_event(
     repeat the key) or a list of pairs. `body` given as dict/list is sent as JSON. Bytes that are
     not UTF-8, or any body with `is_base64`, arrive base64-encoded with `isBase64Encoded: true`.
     A `cookie` header moves to `cookies`, as API Gateway does. With a named `stage` the raw path
-    starts with `/<stage>`, as it does on the stage's default endpoint.
+    starts with `/<stage>`, as it does on the stage's default endpoint. A route with path
+    parameters (`route` = its template, `/key/{key}/regenerate`) has the template in its
+    `routeKey` and the values in `pathParameters`, as API Gateway sends them.
     """
     method = method.upper()
     header_map = _joined_headers(headers)
@@ -60,20 +65,37 @@ def http_event(
     request_id = str(uuid.uuid4())
     _add_gateway_headers(header_map, body_text, source_ip)
 
-    event: dict = {"version": "2.0", "routeKey": f"{method} {path}", "rawPath": raw_path}
+    route_key = f"{method} {route or path}"
+    event: dict = {"version": "2.0", "routeKey": route_key, "rawPath": raw_path}
     event["rawQueryString"] = raw_query
     if cookie_list:
         event["cookies"] = cookie_list
     event["headers"] = header_map
     if raw_query:
         event["queryStringParameters"] = _query_parameters(raw_query)
+    if path_parameters:
+        event["pathParameters"] = dict(path_parameters)
     event["requestContext"] = _request_context(
-        method, raw_path, f"{method} {path}", stage, source_ip, header_map, request_id
+        method, raw_path, route_key, stage, source_ip, header_map, request_id
     )
     if body_text is not None:
         event["body"] = body_text
     event["isBase64Encoded"] = body_is_base64
     return event
+
+
+def path_parameters(template: str, path: str) -> dict[str, str] | None:
+    """The path parameters of `path` under a route's path template (`/key/{key}/regenerate`:
+    each `{name}` one whole segment, percent-decoded), or None if the path is not the route's."""
+    names = re.findall(r"{(\w+)}", template)
+    if not names:
+        return {} if template == path else None
+    pattern = "".join(f"(?P<{part[1:-1]}>[^/]+)" if re.fullmatch(r"{\w+}", part)
+                      else re.escape(part) for part in re.split(r"({\w+})", template))
+    found = re.fullmatch(pattern, path)
+    if found is None:
+        return None
+    return {name: unquote(value) for name, value in found.groupdict().items()}
 
 
 def api_gateway_sends_as_text(content_type: str | None) -> bool:

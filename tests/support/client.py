@@ -32,15 +32,24 @@ class Api:
         self.routes = {(r.method, r.path): r for r in routes(load_template())}
 
     def call(self, method: str, path: str, *, key: str | None = MASTER_KEY, body: Any = None,
-             query: Any = None, headers: dict | None = None, raw_body: Any = None) -> Reply:
+             query: Any = None, headers: dict | None = None, raw_body: Any = None,
+             path_params: dict | None = None) -> Reply:
+        """`path` is the route's path as the template has it; `path_params` fill in its
+        `{name}` parts (URL-quoted in the raw path)."""
+        from urllib.parse import quote
+
         from tests.support.apigw import http_event, lambda_context
 
         route = self.routes[(method, path)]
         all_headers = dict(headers or {})
         if key is not None:
             all_headers.setdefault("authorization", f"Bearer {key}")
-        event = http_event(method, path, headers=all_headers, query=query,
-                           body=raw_body if raw_body is not None else body)
+        raw_path = path
+        for name, value in (path_params or {}).items():
+            raw_path = raw_path.replace(f"{{{name}}}", quote(str(value), safe=""))
+        event = http_event(method, raw_path, headers=all_headers, query=query,
+                           body=raw_body if raw_body is not None else body, route=path,
+                           path_parameters=path_params)
         handler = getattr(importlib.import_module(route.module), route.handler)
         result = handler(event, lambda_context(route.function))
         text = result.get("body") or "null"

@@ -106,16 +106,19 @@ def dev_server_environment(port: int, master_key: str, data_dir: Path | None,
 def dev_server_process(log_dir: Path, *, data_dir: Path | None = None,
                        master_key: str | None = None,
                        workers: int | None = None,
-                       port: int | None = None) -> Iterator[DevServerProcess]:
+                       port: int | None = None,
+                       python: Path | None = None) -> Iterator[DevServerProcess]:
     """`python -m tests.support.devserver` on `port` (None: a free one), with a moto of its own
     (fresh, or with the data of `data_dir`), its handlers in `workers` processes (None:
-    WORKERS), its console in `log_dir`/devserver.log."""
+    WORKERS), its console in `log_dir`/devserver.log. `python`: the interpreter to run it with
+    (None: this one; a test in another venv, such as LiteLLM's client's, names `.venv`'s)."""
     port = port or free_port()
     master_key = master_key or "sk-" + secrets.token_urlsafe(32)
     log_path = log_dir / "devserver.log"
+    command = DEV_SERVER_COMMAND if python is None else [str(python), *DEV_SERVER_COMMAND[1:]]
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
-            DEV_SERVER_COMMAND,
+            command,
             cwd=REPO_ROOT,
             env=dev_server_environment(port, master_key, data_dir, workers),
             stdout=log,

@@ -59,6 +59,7 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
+from urllib.parse import unquote
 
 import boto3
 from aws_lambda_powertools import Metrics
@@ -66,7 +67,12 @@ from aws_lambda_powertools.metrics.functions import is_metrics_disabled
 from aws_lambda_powertools.metrics.provider import cold_start
 
 from tests.support import devdata, devstate, devworkers
-from tests.support.apigw import api_gateway_sends_as_text, http_event, lambda_context
+from tests.support.apigw import (
+    api_gateway_sends_as_text,
+    http_event,
+    lambda_context,
+    path_parameters,
+)
 from tests.support.resetbudgets import ResetSchedule
 from tests.support.streams import QueueDeadLetters, StreamPoller
 from tests.support.template import (
@@ -154,7 +160,14 @@ class RouteTable:
         self._workers = workers
 
     def match(self, method: str, path: str) -> Route | None:
-        return self._routes.get((method, path))
+        """The route of a request, as API Gateway picks it: an exact path first, then a path
+        template whose `{name}` segments take the path's (`/key/{key}/regenerate`)."""
+        exact = self._routes.get((method, path))
+        if exact is not None:
+            return exact
+        return next((route for (m, _), route in self._routes.items()
+                     if m == method and "{" in route.path
+                     and path_parameters(route.path, path) is not None), None)
 
     def invoke(self, route: Route, event: dict) -> tuple[Any, int]:
         """The handler's result and the pid of the process that ran it."""
@@ -216,9 +229,19 @@ class ApiGatewayRequestHandler(BaseHTTPRequestHandler):
         else:
             status, headers, payload = self._dispatch(path, raw_query, body)
         self._write_response(status, headers, payload)
-        # Path only: a query string may carry a raw key (/key/info?key=sk-...).
+        # The route's template, never the path or query as sent: either may carry a raw key
+        # (/key/{key}/regenerate, /key/info?key=sk-...).
         elapsed_ms = (time.perf_counter() - started) * 1000
-        access_log.info("%s %s %d %.1fms", self.command, path, status, elapsed_ms)
+        access_log.info("%s %s %d %.1fms", self.command, self._logged_path(path), status,
+                        elapsed_ms)
+
+    def _logged_path(self, path: str) -> str:
+        route = self.server.route_table.match(self.command, path)
+        if route is not None:
+            return route.path
+        # No route: the path, with any segment that may be a key redacted.
+        return "/".join("{redacted}" if unquote(part).lower().startswith("sk-") else part
+                        for part in path.split("/"))
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = do_request
 
@@ -233,6 +256,8 @@ class ApiGatewayRequestHandler(BaseHTTPRequestHandler):
         event = http_event(
             self.command,
             path,
+            route=route.path,
+            path_parameters=path_parameters(route.path, path),
             headers=[
                 (name, value)
                 for name, value in self.headers.items()

@@ -171,6 +171,8 @@ def fuzz_operation(operation: Any, mode: GenerationMode, examples: int, seed: in
         if mode == GenerationMode.POSITIVE and pick % 2 == 0:
             case.query = with_real_ids(case.query, objects, pick // 2)
             case.body = with_real_ids(case.body, objects, pick // 2)
+            # PATCH /team/{team_id}, POST /key/{key}/regenerate: a real object in the path too
+            case.path_parameters = with_real_ids(case.path_parameters, objects, pick // 2)
         response = case.call(base_url=base_url, session=session, headers=headers, timeout=60)
         tally.cases += 1
         tally.by_status[response.status_code // 100] += 1

@@ -623,7 +623,7 @@ class Verifier:
             self.lose("team total", "/v2/team/list", f"total {total}, "
                       f"{len(self.ledger.teams)} teams created")
         for team_id in self.ledger.teams & set(teams):
-            self.check_roster(team_id, set(teams[team_id]["members"]))
+            self.check_roster(team_id, {m["user_id"] for m in teams[team_id]["members_with_roles"]})
 
     def check_roster(self, team_id: str, roster: set[str]) -> None:
         expected = self.ledger.members[team_id]
@@ -642,7 +642,8 @@ class Verifier:
             return
         where = f"/team/info of {team_id}"
         in_doubt = self.expected.doubted("team", team_id)
-        self.compare("member", where, set(reply["team_info"]["members"]),
+        self.compare("member", where,
+                     {m["user_id"] for m in reply["team_info"]["members_with_roles"]},
                      self.ledger.members[team_id],
                      lambda u: in_doubt or self.expected.doubted("member", team_id, u))
         memberships = {m["user_id"]: m for m in reply["team_memberships"]}

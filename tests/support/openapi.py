@@ -49,6 +49,14 @@ ROUTE_ERRORS: dict[tuple[str, str], dict[int, str]] = {
              "budget_duration, tpm_limit, rpm_limit or max_parallel_requests, or unblock a "
              "team an admin blocked (admins only)",
         404: "unknown team_id"},
+    ("PATCH", "/team/{team_id}"): {
+        400: "a team_id in the body that is not the path's; bad budget_duration; budget or "
+             "limits negative or out of range; metadata (with tags and guardrails), "
+             "model_aliases or models over its size as JSON",
+        403: "the caller may not manage the team; or a team admin would change its max_budget, "
+             "budget_duration, tpm_limit, rpm_limit or max_parallel_requests, or unblock a "
+             "team an admin blocked (admins only)",
+        404: "unknown team_id"},
     ("POST", "/team/block"): {404: "unknown team_id"},
     ("POST", "/team/unblock"): {
         403: "the caller may not manage the team; or a team admin would unblock a team an "
@@ -75,6 +83,8 @@ ROUTE_ERRORS: dict[tuple[str, str], dict[int, str]] = {
     ("POST", "/team/model/add"): {400: "more than 1000 models, or models over 16 KiB as JSON",
                                   404: "unknown team_id"},
     ("POST", "/team/model/delete"): {404: "unknown team_id"},
+    ("GET", "/team/permissions_list"): {404: "unknown team_id"},
+    ("POST", "/team/permissions_update"): {404: "unknown team_id"},
     ("GET", "/team/info"): {404: "unknown team_id"},
     ("GET", "/team/list"): {
         401: "no key or a refused key (see Unauthorized); or a caller who is not an admin or "
@@ -87,6 +97,14 @@ ROUTE_ERRORS: dict[tuple[str, str], dict[int, str]] = {
              "size as JSON",
         404: "a team in teams does not exist"},
     ("GET", "/user/info"): {400: "no user_id and the key has no user", 404: "unknown user_id"},
+    ("POST", "/user/update"): {
+        400: "neither user_id nor user_email; an email two older users share; user_email "
+             "belongs to another user (in any case); bad budget_duration; budget negative or "
+             "out of range; metadata or models over its size as JSON",
+        403: "the caller may not change the user; or a user would change their own user_role, "
+             "max_budget, budget_duration or models (admins only)",
+        404: "unknown user (by user_id or user_email)"},
+    ("POST", "/user/delete"): {404: "any unknown user_id (nothing is deleted)"},
     ("POST", "/key/generate"): {
         400: "bad budget_duration or duration; budget negative or out of range; metadata or "
              "models over its size as JSON",
@@ -96,6 +114,18 @@ ROUTE_ERRORS: dict[tuple[str, str], dict[int, str]] = {
         400: "some of the keys were deleted concurrently; the keys are too large to delete in "
              "one transaction (name fewer)",
         404: "an unknown key"},
+    ("POST", "/key/update"): {
+        400: "bad budget_duration or duration; budget or limits negative or out of range; "
+             "metadata or models over its size as JSON",
+        404: "unknown key, or unknown team_id to move it to"},
+    ("POST", "/key/regenerate"): {
+        400: "no key; bad grace_period, budget_duration or duration; budget or limits out of "
+             "range; metadata or models over its size as JSON",
+        404: "unknown key, or unknown team_id to move it to"},
+    ("POST", "/key/{key}/regenerate"): {
+        400: "bad grace_period, budget_duration or duration; budget or limits out of range; "
+             "metadata or models over its size as JSON",
+        404: "unknown key, or unknown team_id to move it to"},
     ("POST", "/spend/track"): {
         400: "spend not a finite number above 0; neither token nor key", 404: "unknown key"},
     ("POST", "/spend/reserve"): {

@@ -31,9 +31,11 @@ from zlib import crc32
 from botocore.exceptions import ClientError
 from teamledger import money
 from teamledger.errors import ServiceError, TransactionCancelled
+from teamledger.store import counters as counter_store
 from teamledger.store import teams as team_store
+from teamledger.store.api_keys import POINTER, follow_pointers
 from teamledger.store.counters import Outcome, Result, Step, new_counter
-from teamledger.store.keys import LEASE_SHARDS, lease_index, ref_of, spend_order
+from teamledger.store.keys import LEASE_SHARDS, lease_index, ref_of, spend_order, spend_ref
 from teamledger.store.refs import KeyRef, MemberRef, Ref, TeamRef, UserRef
 from teamledger.store.table import Refusal
 from teamledger.store.team_orders import TeamMatch, sort_key
@@ -252,7 +254,7 @@ class FakeCounters:
     def fill(self, items: list[Item]) -> list[Item]:
         """Each entity's `spend` (USD) from its counter, in place (no counter yet: 0)."""
         for item in items:
-            ref = ref_of(item)
+            ref = spend_ref(item)
             if ref is not None:
                 item["spend"] = self.data.spend(ref)
         return items
@@ -520,6 +522,9 @@ class FakeUsers:
     def get(self, user_id: str) -> Item | None:
         return copy.deepcopy(self.data.users.get(user_id))
 
+    def role_of(self, user_id: str) -> str | None:
+        return (self.data.users.get(user_id) or {}).get("user_role")
+
     def with_spend(self, user_id: str) -> Item | None:
         user = self.get(user_id)
         return FakeCounters(self.data).fill([user])[0] if user is not None else None
@@ -554,13 +559,83 @@ class FakeUsers:
                 FakeCounters(self.data).fill([copy.deepcopy(k) for k in self.data.keys.values()
                                               if k.get("user_id") == user_id]))
 
+    def memberships_and_keys(self, user_id: str) -> tuple[list[Item], list[Item]]:
+        counters = FakeCounters(self.data)
+        return (counters.fill([copy.deepcopy(m) for (_, u), m in sorted(self.data.members.items())
+                               if u == user_id]),
+                self.links(user_id)[1])
+
+    def linked(self, user_id: str) -> tuple[list[str], list[str]]:
+        return (FakeMembers(self.data).team_ids_of(user_id),
+                [t for t, k in self.data.keys.items() if k.get("user_id") == user_id])
+
+    def update(self, tx: FakeTransaction, user: Item, changes: Item,
+               email_refusal: ServiceError | None = None) -> Item:
+        """UserStore.update: on condition of the version read; a new email moves its item."""
+        user_id = user["user_id"]
+        version = user.get("version", 0) + 1
+        written = {k: v for k, v in changes.items() if k != "spend"} | {"version": version}
+
+        def unchanged() -> bool:
+            now = self.data.users.get(user_id)
+            return now is not None and now.get("version") == user.get("version")
+
+        tx.write(unchanged, lambda: _set(self.data.users[user_id], written), None,
+                 UserRef(user_id))
+        if "spend" in changes or "max_budget" in changes:
+            rewrite(self.data, tx, UserRef(user_id), budget=changes.get("max_budget", _KEEP),
+                    restart_period="spend" in changes)
+        if changes.get("user_email"):
+            old, new = (user.get("user_email") or "").lower(), changes["user_email"].lower()
+
+            def mine(email: str) -> bool:
+                return self.data.emails.get(email) in (None, user_id)
+
+            if old and old != new:
+                tx.write(lambda: mine(old), lambda: self.data.emails.pop(old, None),
+                         item=("email", old))
+            tx.write(lambda: mine(new), lambda: self.data.emails.__setitem__(new, user_id),
+                     email_refusal, ("email", new))
+        return {k: v for k, v in (user | changes | {"version": version}).items()
+                if v is not None}
+
+    def delete(self, tx: FakeTransaction, user: Item) -> None:
+        """UserStore.delete: the row, its counter, its email's item if still theirs."""
+        user_id = user["user_id"]
+        email = (user.get("user_email") or "").lower()
+        tx.write(lambda: user_id in self.data.users, lambda: self.data.users.pop(user_id),
+                 item=UserRef(user_id))
+        delete_counter(self.data, tx, UserRef(user_id))
+        if email:
+            tx.write(lambda: self.data.emails.get(email) in (None, user_id),
+                     lambda: self.data.emails.pop(email, None), item=("email", email))
+
+    def total(self) -> int:
+        return len(self.data.users)
+
+    def _matching(self, match: Any) -> list[Item]:
+        return sorted((copy.deepcopy(u) for u in self.data.users.values()
+                       if (not match.role or u.get("user_role") == match.role)
+                       and (not match.email_contains or match.email_contains.lower()
+                            in (u.get("user_email") or "").lower())),
+                      key=lambda u: (u["created_at"], u["user_id"]), reverse=True)
+
+    def listed(self, match: Any, skip: int, take: int) -> list[Item]:
+        return FakeCounters(self.data).fill(self._matching(match)[skip:skip + take])
+
+    def count_matching(self, match: Any) -> int:
+        return len(self._matching(match))
+
 
 class FakeKeys:
     def __init__(self, data: Data):
         self.data = data
 
     def get(self, token: str) -> Item | None:
-        return copy.deepcopy(self.data.keys.get(token))
+        """KeyStore.get: through a regenerated key's old token to the key (its grace period
+        bounding `expires`)."""
+        return follow_pointers(copy.deepcopy(self.data.keys.get(token)),
+                               lambda t: copy.deepcopy(self.data.keys.get(t)))
 
     def for_auth(self, token: str) -> Item | None:
         return self.get(token)
@@ -568,6 +643,43 @@ class FakeKeys:
     def with_spend(self, token: str) -> Item | None:
         found = self.get(token)
         return FakeCounters(self.data).fill([found])[0] if found else None
+
+    def replace(self, tx: FakeTransaction, before: Item, after: Item, *,
+                budget: Any = counter_store.KEEP, restart: bool = False,
+                grace_until: str | None = None, pointer_ttl: int | None = None,
+                refusal: ServiceError | None = None) -> Item:
+        """KeyStore.replace: the key as changed if it is still the version read; a new token
+        moves it (the old one points to it until `grace_until`, or goes); its counter, named
+        by its stable id, takes the budget (made if a move finds none) and the new period."""
+        written = after | {"version": before.get("version", 0) + 1}
+        old, new = before["token"], after["token"]
+
+        def unchanged() -> bool:
+            now = self.data.keys.get(old)
+            return now is not None and now.get("entity", "key") == "key" and \
+                now.get("version") == before.get("version")
+
+        def put(token: str, item: Item) -> Callable[[], None]:
+            return lambda: self.data.keys.__setitem__(token, item)
+
+        stored = _stored(written) | {"entity": "key"}
+        if new == old:
+            tx.write(unchanged, put(old, stored), refusal, KeyRef(old))
+        else:
+            tx.write(lambda: new not in self.data.keys, put(new, stored), item=KeyRef(new))
+            pointer = {"entity": POINTER, "token": old, "moved_to": new,
+                       "grace_until": grace_until}
+            tx.write(unchanged, put(old, pointer) if grace_until else
+                     (lambda: self.data.keys.pop(old)), refusal, KeyRef(old))
+        ref = spend_ref(written | {"entity": "key"})
+        assert ref is not None
+        if new != old:
+            rewrite(self.data, tx, ref, budget=after.get("max_budget"), restart_period=restart)
+        elif restart or budget is not counter_store.KEEP:
+            rewrite(self.data, tx, ref,
+                    budget=_KEEP if budget is counter_store.KEEP else budget,
+                    restart_period=restart)
+        return written
 
     def of_team(self, team_id: str, spend: bool = True) -> list[Item]:
         found = [copy.deepcopy(k) for k in self.data.keys.values() if k.get("team_id") == team_id]
@@ -577,6 +689,16 @@ class FakeKeys:
         return [t for t, k in self.data.keys.items()
                 if k.get("team_id") == team_id and k.get("user_id") == user_id]
 
+    def first(self, limit: int, *, user_id: str | None = None, team_id: str | None = None,
+              key_alias: str | None = None) -> tuple[list[Item], bool]:
+        """KeyStore.first: in token order, as the indexes hold them."""
+        found = [copy.deepcopy(k) for _, k in sorted(self.data.keys.items())
+                 if k.get("entity", "key") == "key"
+                 and (team_id is None or k.get("team_id") == team_id)
+                 and (user_id is None or k.get("user_id") == user_id)
+                 and (key_alias is None or k.get("key_alias") == key_alias)]
+        return found[:limit], len(found) > limit
+
     def put_new(self, tx: FakeTransaction, key: Item) -> None:
         tx.write(lambda: key["token"] not in self.data.keys,
                  lambda: self.data.keys.__setitem__(
@@ -585,7 +707,7 @@ class FakeKeys:
     def delete(self, tx: FakeTransaction, key: Item, refusal: ServiceError | None = None) -> None:
         tx.write(lambda: key["token"] in self.data.keys,
                  lambda: self.data.keys.pop(key["token"]), refusal, KeyRef(key["token"]))
-        delete_counter(self.data, tx, KeyRef(key["token"]))
+        delete_counter(self.data, tx, spend_ref(key | {"entity": "key"}) or KeyRef(key["token"]))
 
 
 class FakeAudit:
