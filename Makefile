@@ -16,9 +16,11 @@ FUZZ := .venv-fuzz
 LITELLM_VENV := .venv-litellm
 LITELLM_PORT ?= 4000
 LITELLM_CONFIG ?= integrations/litellm/config.yaml
+# LiteLLM's own Python client (litellm.proxy.client), at the version `make compat` holds us to.
+LITELLM_CLIENT_VENV := .venv-litellm-client
 PY := $(VENV)/bin/python
 
-.PHONY: dev dev-reset audit-tail reset-budgets test unit plugin integration e2e lint typecheck validate build bench openapi load fuzz litellm clean
+.PHONY: dev dev-reset audit-tail reset-budgets test unit plugin integration e2e lint typecheck validate build bench openapi load fuzz litellm compat clean
 
 $(VENV)/.installed: requirements.txt shared/requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -50,6 +52,13 @@ $(LITELLM_VENV)/.installed: requirements-litellm.txt integrations/litellm/pyproj
 	$(LITELLM_VENV)/bin/python -m pip install -q --no-deps -e integrations/litellm
 	touch $@
 
+$(LITELLM_CLIENT_VENV)/.installed: requirements-litellm-client.txt
+	@test -n "$(PY312)" || { echo "LiteLLM's client needs python3.12 (pyenv install 3.12)" >&2; exit 1; }
+	$(PY312) -m venv $(LITELLM_CLIENT_VENV)
+	$(LITELLM_CLIENT_VENV)/bin/python -m pip install -q --upgrade pip
+	$(LITELLM_CLIENT_VENV)/bin/python -m pip install -q -r requirements-litellm-client.txt
+	touch $@
+
 dev: $(VENV)/.installed
 	PORT=$(PORT) DATA_DIR="$(DATA_DIR)" WORKERS=$(WORKERS) $(PY) -m tests.support.devserver
 
@@ -71,7 +80,7 @@ audit-tail: $(VENV)/.installed
 reset-budgets: $(VENV)/.installed
 	@PORT=$(PORT) $(PY) -m tests.support.resetbudgets
 
-test: lint typecheck validate unit plugin integration e2e build
+test: lint typecheck validate unit plugin integration e2e compat build
 
 lint: $(VENV)/.installed
 	$(PY) -m ruff check .
@@ -89,6 +98,11 @@ integration: $(VENV)/.installed
 # The plugin's own tests, in the proxy's venv (they import LiteLLM).
 plugin: $(LITELLM_VENV)/.installed
 	cd integrations/litellm && ../../$(LITELLM_VENV)/bin/python -m pytest -q -p no:cacheprovider tests
+
+# LiteLLM's own client against `make dev`'s server, in the client's venv; the server runs in
+# $(VENV), as `make dev` does.
+compat: $(VENV)/.installed $(LITELLM_CLIENT_VENV)/.installed
+	$(LITELLM_CLIENT_VENV)/bin/python -m pytest -q -p no:cacheprovider tests/compat
 
 # tests/e2e/test_litellm_proxy.py starts LiteLLM proxies from $(LITELLM_VENV).
 e2e: $(VENV)/.installed $(LITELLM_VENV)/.installed
@@ -130,4 +144,4 @@ litellm: $(VENV)/.installed $(LITELLM_VENV)/.installed
 	PORT=$(PORT) LITELLM_PORT=$(LITELLM_PORT) LITELLM_CONFIG="$(LITELLM_CONFIG)" $(PY) -m tests.support.litellmproxy
 
 clean:
-	rm -rf $(VENV) $(TOOLS) $(FUZZ) $(LITELLM_VENV) .aws-sam .pytest_cache .mypy_cache
+	rm -rf $(VENV) $(TOOLS) $(FUZZ) $(LITELLM_VENV) $(LITELLM_CLIENT_VENV) .aws-sam .pytest_cache .mypy_cache
