@@ -47,7 +47,8 @@ def _names(team: dict[str, Any], gateway: dict[str, Any]) -> dict[str, str]:
     """The team's own ids as placeholders (its users' and new members' ids hold its id)."""
     return {team["team_id"]: "<team>", team["token"]: "<key>", team["user_id"]: "<user>",
             gateway["token"]: GATEWAY} | (
-        {team["further_token"]: "<key2>"} if "further_token" in team else {})
+        {team["further_token"]: "<key2>"} if "further_token" in team else {}) | (
+        {team["email_user_id"]: "<new user>"} if "email_user_id" in team else {})
 
 
 def _pair(handlers: Handlers, caller_key: str, token: str) -> None:
@@ -73,6 +74,14 @@ def _admin(method: str, path: str, body=None, query=None):
     return call
 
 
+def _add_by_email(handlers: Handlers, master_key: str, team: dict[str, Any]) -> None:
+    """A new user by email; its id (a new uuid) is kept to be named `<new user>`."""
+    added = handlers.call("POST", "/team/member_add", key=master_key, body={
+        "team_id": team["team_id"],
+        "member": {"user_email": f"{team['team_id']}-new-{uuid.uuid4().hex[:6]}@example.com"}})
+    team["email_user_id"] = added["updated_users"][0]["user_id"]
+
+
 PER_CALL = {
     TRACK: _track(False),
     TRACK_ID: _track(True),
@@ -81,6 +90,8 @@ ADMIN = {
     "member_add": _admin("POST", "/team/member_add", body=lambda t: {
         "team_id": t["team_id"],
         "member": {"user_id": f"{t['team_id']}-new-{uuid.uuid4().hex[:6]}"}}),
+    # a new user by email: the email looked up, and its email's item written (one user each)
+    "member_add by email": _add_by_email,
     "team/update": _admin("POST", "/team/update", body=lambda t: {
         "team_id": t["team_id"], "team_alias": f"renamed {uuid.uuid4().hex[:6]}"}),
     "team/info": _admin("GET", "/team/info", query=lambda t: {"team_id": t["team_id"]}),

@@ -15,17 +15,24 @@ ADD_KNOWN = "POST /team/member_add (an existing user)"
 BULK_ADD = "POST /team/bulk_member_add (2 new users)"
 V2_LIST = "GET /v2/team/list"
 V2_NEXT = "GET /v2/team/list (next page by cursor)"
-LIST_PAGES = frozenset({V2_LIST, V2_NEXT, "GET /team/filter/ui"})
+LIST_PAGES = frozenset({V2_LIST, V2_NEXT, "GET /team/filter/ui", "GET /key/list",
+                        "GET /user/list"})
 ROUTES = ("GET /health/liveliness", "POST /team/new", "GET /team/info", "POST /team/update",
           "POST /team/block", "POST /team/unblock", ADD_NEW, ADD_KNOWN, BULK_ADD,
           "POST /team/member_update", "POST /team/member_delete", "POST /team/model/add",
-          "POST /team/model/delete", "GET /team/list", V2_LIST, V2_NEXT, "GET /team/filter/ui",
+          "POST /team/model/delete", "GET /team/permissions_list",
+          "POST /team/permissions_update", "GET /team/list", V2_LIST, V2_NEXT,
+          "GET /team/filter/ui",
           "GET /team/available", "POST /user/new",
-          "GET /user/info", "POST /key/generate", "GET /key/info", "POST /spend/track",
+          "GET /user/info", "POST /user/update", "GET /user/list", "POST /user/delete",
+          "POST /key/generate", "GET /key/info", "GET /key/list", "POST /key/update",
+          "POST /key/regenerate",
+          "POST /spend/track",
           "GET /audit", "POST /key/delete",
           "POST /team/delete", BIG_TEAM)
 # Routes a user key may not call (docs/api.md): measured with the master key only.
-MASTER_ONLY = frozenset({"POST /team/new", "POST /user/new", BIG_TEAM, "GET /team/filter/ui",
+MASTER_ONLY = frozenset({"GET /user/list", "POST /user/delete",
+                         "POST /team/new", "POST /user/new", BIG_TEAM, "GET /team/filter/ui",
                          "POST /spend/track", "GET /audit"})
 
 
@@ -76,7 +83,7 @@ def run(handlers: Handlers, recorder: CallRecorder, master_key: str) -> Scenario
     """Every row but the big team's (see `run_big_team_delete`)."""
     scenario = Scenario(handlers, recorder, master_key)
     for step in (_users_and_health, _teams, _team_changes, _reads, _keys, _members,
-                 _small_team_delete):
+                 _small_team_delete, _user_delete):
         step(scenario)
     return scenario
 
@@ -110,7 +117,8 @@ def _teams(s: Scenario) -> None:
 def _team_changes(s: Scenario) -> None:
     team = {"team_id": s.fixture.team_id}
     for n, caller in enumerate(("master", "user")):
-        s.measure("POST /team/update", caller, body=team | {"max_budget": 100.0 + n})
+        # The alias: a team admin may change it (the team's budget and limits are admins' only)
+        s.measure("POST /team/update", caller, body=team | {"team_alias": f"bench-main-{n}"})
         s.measure("POST /team/block", caller, body=team)
         s.measure("POST /team/unblock", caller, body=team)
 
@@ -128,6 +136,10 @@ def _reads(s: Scenario) -> None:
     s.measure("GET /team/available", "user")
     s.measure("GET /user/info", "master", query={"user_id": s.fixture.user_id})
     s.measure("GET /user/info", "user")
+    for caller in ("master", "user"):  # the user changes their own metadata
+        s.measure("POST /user/update", caller,
+                  body={"user_id": s.fixture.user_id, "metadata": {"bench": caller}})
+    s.measure("GET /user/list", "master", query={"page_size": "25"})
 
 
 def _keys(s: Scenario) -> None:
@@ -137,9 +149,13 @@ def _keys(s: Scenario) -> None:
         token = s.measure("POST /key/generate", caller,
                           body=owner | {"team_id": s.fixture.team_id})["token"]
         s.measure("GET /key/info", caller, query={"key": token})
+        s.measure("GET /key/list", caller, query={"team_id": s.fixture.team_id})
+        s.measure("POST /key/update", caller, body={"key": token, "key_alias": f"b-{caller}"})
+        first, token = token, s.measure("POST /key/regenerate", caller,
+                                        body={"key": token})["token"]
         if caller == "master":  # admins only
             s.measure("POST /spend/track", caller, body={"token": token, "spend": 0.01})
-            s.measure("GET /audit", caller, query={"object_id": token})
+            s.measure("GET /audit", caller, query={"object_id": first})  # its stable id
         s.measure("POST /key/delete", caller, body={"keys": [token]})
 
 
@@ -160,6 +176,10 @@ def _members(s: Scenario) -> None:
         s.measure("POST /team/member_delete", caller, body=member)
         s.measure("POST /team/model/add", caller, body=team | {"models": [f"bench-model-{n}"]})
         s.measure("POST /team/model/delete", caller, body=team | {"models": [f"bench-model-{n}"]})
+        s.measure("GET /team/permissions_list", caller, query=team)
+        routes = ["/key/info", "/key/list"] + (["/key/delete"] if n == 0 else [])
+        s.measure("POST /team/permissions_update", caller,
+                  body=team | {"team_member_permissions": routes})
 
 
 def _small_team_delete(s: Scenario) -> None:
@@ -170,6 +190,14 @@ def _small_team_delete(s: Scenario) -> None:
         team_id = s.new_team(f"bench-small-{caller}", members)
         s.new_key("master", user_id=s.fixture.user_id, team_id=team_id)
         s.measure("POST /team/delete", caller, body={"team_ids": [team_id]})
+
+
+def _user_delete(s: Scenario) -> None:
+    """A user with a key, in a team of the fixture's: one transaction."""
+    user_id = f"bench-gone-{uuid.uuid4().hex[:8]}"
+    s.setup("POST", "/user/new", {"user_id": user_id})
+    s.new_team("bench-user-delete", [{"user_id": user_id, "role": "user"}])
+    s.measure("POST /user/delete", "master", body={"user_ids": [user_id]})
 
 
 def _big_team_delete(s: Scenario) -> None:
@@ -197,7 +225,7 @@ def _write_members_and_keys(team_id: str, members: int, keys: int) -> None:
                                  refusal=BadRequest("exists"))
     for n in range(keys):
         stores().keys.put_new(tx, new_key(user_id=user_ids[n % members], team_id=team_id,
-                                          user_role="internal_user", now=now)[1])
+                                          now=now)[1])
     write_puts(tx)
 
 

@@ -35,7 +35,7 @@ def cases(fixture: Fixture) -> list[Case]:
     return [
         Case("GET /team/info", fixture.user_key, query=team),
         Case("POST /team/update", fixture.user_key,
-             body=lambda n: team | {"max_budget": 1000.0 + n}),
+             body=lambda n: team | {"team_alias": f"bench-warm-{n}"}),
         Case("GET /key/info", fixture.user_key, query={"key": token_of(fixture.user_key)}),
         Case("GET /health/liveliness", None),
     ]
