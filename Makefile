@@ -11,6 +11,7 @@ PY312 := $(shell command -v python3.12 >/dev/null 2>&1 && python3.12 -c 'import 
 PYTHON ?= $(if $(PY312),$(PY312),python3)
 VENV := .venv
 TOOLS := .venv-tools
+CHECKOV := .venv-checkov
 FUZZ := .venv-fuzz
 # The LiteLLM proxy and the plugin (integrations/litellm): pins of their own, on python3.12.
 LITELLM_VENV := .venv-litellm
@@ -20,7 +21,7 @@ LITELLM_CONFIG ?= integrations/litellm/config.yaml
 LITELLM_CLIENT_VENV := .venv-litellm-client
 PY := $(VENV)/bin/python
 
-.PHONY: dev dev-reset audit-tail reset-budgets test unit plugin integration e2e lint typecheck validate build bench openapi load fuzz litellm compat clean
+.PHONY: dev dev-reset audit-tail reset-budgets test unit plugin integration e2e lint typecheck validate scan build bench openapi load fuzz litellm compat clean
 
 $(VENV)/.installed: requirements.txt shared/requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +34,13 @@ $(TOOLS)/.installed: requirements-tools.txt
 	$(PYTHON) -m venv $(TOOLS)
 	$(TOOLS)/bin/python -m pip install -q --upgrade pip
 	$(TOOLS)/bin/python -m pip install -q -r requirements-tools.txt
+	touch $@
+
+# checkov (the security scan) pins its own boto3 and more: a venv of its own too.
+$(CHECKOV)/.installed: requirements-checkov.txt
+	$(PYTHON) -m venv $(CHECKOV)
+	$(CHECKOV)/bin/python -m pip install -q --upgrade pip
+	$(CHECKOV)/bin/python -m pip install -q -r requirements-checkov.txt
 	touch $@
 
 # schemathesis only for `make fuzz`, in a venv of its own (its pins are not .venv's). .venv has
@@ -80,7 +88,7 @@ audit-tail: $(VENV)/.installed
 reset-budgets: $(VENV)/.installed
 	@PORT=$(PORT) $(PY) -m tests.support.resetbudgets
 
-test: lint typecheck validate unit plugin integration e2e compat build
+test: lint typecheck validate scan unit plugin integration e2e compat build
 
 lint: $(VENV)/.installed
 	$(PY) -m ruff check .
@@ -115,6 +123,12 @@ validate: $(TOOLS)/.installed
 	SAM_CLI_TELEMETRY=0 $(TOOLS)/bin/sam validate --lint --template template.yaml --region us-east-1
 	$(TOOLS)/bin/cfn-lint template.yaml
 
+# The security scan of template.yaml: 0 failed checks. Each skip is justified where it is, in
+# template.yaml (`# checkov:skip=CKV_...:reason`).
+scan: $(CHECKOV)/.installed
+	$(CHECKOV)/bin/checkov --file template.yaml --framework cloudformation --compact --quiet \
+		--skip-download
+
 build: $(TOOLS)/.installed
 	$(if $(PY312),SAM_CLI_TELEMETRY=0 PATH=$(dir $(PY312)):$$PATH $(TOOLS)/bin/sam build,@echo "build skipped: sam build needs python3.12 (the Lambda runtime) and none was found (pyenv install 3.12)")
 
@@ -144,4 +158,4 @@ litellm: $(VENV)/.installed $(LITELLM_VENV)/.installed
 	PORT=$(PORT) LITELLM_PORT=$(LITELLM_PORT) LITELLM_CONFIG="$(LITELLM_CONFIG)" $(PY) -m tests.support.litellmproxy
 
 clean:
-	rm -rf $(VENV) $(TOOLS) $(FUZZ) $(LITELLM_VENV) $(LITELLM_CLIENT_VENV) .aws-sam .pytest_cache .mypy_cache
+	rm -rf $(VENV) $(TOOLS) $(CHECKOV) $(FUZZ) $(LITELLM_VENV) $(LITELLM_CLIENT_VENV) .aws-sam .pytest_cache .mypy_cache

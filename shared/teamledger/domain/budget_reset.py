@@ -29,6 +29,8 @@ Item = dict[str, Any]
 JOB = "litellm_budget_reset_job"
 WORKERS = 8
 MARGIN_MS = 15_000  # stop this long before the Lambda time limit
+# The metric a run emits: how many items it could not reset (0 on a clean run).
+FAILURES_METRIC = "BudgetResetFailures"
 ROUNDS = 3  # tries of one item when its transaction meets a conflict
 
 _TABLES = {"team": audit.TEAM_TABLE, "member": audit.MEMBERSHIP_TABLE,

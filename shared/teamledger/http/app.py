@@ -16,6 +16,7 @@ from urllib.parse import unquote
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.metrics import MetricUnit
 
 from teamledger import sizes
 from teamledger.domain.limits import MAX_DEPTH
@@ -40,6 +41,8 @@ logger = Logger()
 # Only botocore is traced: patching everything imports every HTTP library it knows of.
 tracer = Tracer(patch_modules=("botocore",))
 metrics = Metrics()
+# Counted at each catch-all 500 (template.yaml's UnexpectedErrorsAlarm fires on any).
+UNEXPECTED_ERRORS_METRIC = "UnexpectedErrors"
 
 Body = dict[str, Any]  # every answer's JSON body is an object
 Event = dict[str, Any]  # API Gateway's payload v2 event (screened and changed in place)
@@ -106,7 +109,13 @@ class ServiceApp(APIGatewayHttpResolver):
     @staticmethod
     def _unexpected_error(error: Exception) -> Response[Body]:
         logger.exception("Unhandled error")
-        return _json_response(500, {"detail": {"error": "Internal server error"}})
+        return _json_response(500, unexpected_error_body())
+
+
+def unexpected_error_body() -> Body:
+    """The contract's catch-all 500 body, counted in the UnexpectedErrors metric."""
+    metrics.add_metric(name=UNEXPECTED_ERRORS_METRIC, unit=MetricUnit.Count, value=1)
+    return {"detail": {"error": "Internal server error"}}
 
 
 def _depth(value: Any) -> int:
@@ -222,7 +231,7 @@ def lambda_entry(app: ServiceApp, *, public: bool = False,
             return _raw_response(error.status, error_body(error))
         except Exception:  # the table unreachable during auth: still a JSON answer
             logger.exception("Unhandled error before routing")
-            return _raw_response(500, {"detail": {"error": "Internal server error"}})
+            return _raw_response(500, unexpected_error_body())
         app.append_context(actor=actor)  # type: ignore[no-untyped-call]  # Powertools' is untyped
         if not idempotent:
             return app.resolve(event, context)
@@ -232,7 +241,7 @@ def lambda_entry(app: ServiceApp, *, public: bool = False,
             return _raw_response(error.status, error_body(error))
         except Exception:  # from the idempotency store (the resolver answers its own errors)
             logger.exception("Unhandled error around the idempotent route")
-            return _raw_response(500, {"detail": {"error": "Internal server error"}})
+            return _raw_response(500, unexpected_error_body())
 
     lambda_handler.idempotent = idempotent  # read by the OpenAPI generator
     # Powertools' decorators are typed as returning Any; this is the handler they return.
