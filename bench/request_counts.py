@@ -17,7 +17,8 @@ V2_LIST = "GET /v2/team/list"
 V2_NEXT = "GET /v2/team/list (next page by cursor)"
 LIST_PAGES = frozenset({V2_LIST, V2_NEXT, "GET /team/filter/ui", "GET /key/list",
                         "GET /user/list"})
-ROUTES = ("GET /health/liveliness", "POST /team/new", "GET /team/info", "POST /team/update",
+ROUTES = ("GET /health/liveliness", "POST /team/new", "GET /team/info", "GET /team/members",
+          "POST /team/update",
           "POST /team/block", "POST /team/unblock", ADD_NEW, ADD_KNOWN, BULK_ADD,
           "POST /team/member_update", "POST /team/member_delete", "POST /team/model/add",
           "POST /team/model/delete", "GET /team/permissions_list",
@@ -126,6 +127,7 @@ def _team_changes(s: Scenario) -> None:
 def _reads(s: Scenario) -> None:
     s.measure("GET /team/info", "master", query={"team_id": s.fixture.team_id})
     s.measure("GET /team/info", "user", query={"team_id": s.fixture.team_id})
+    s.measure("GET /team/members", "user", query={"team_id": s.fixture.team_id})
     s.measure("GET /team/list", "master")
     s.measure("GET /team/list", "user", query={"user_id": s.fixture.user_id})
     for caller in ("master", "user"):

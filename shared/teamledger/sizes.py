@@ -42,6 +42,21 @@ METADATA_BYTES = 65_536  # metadata (teams: with tags and guardrails), of a team
 MODEL_ALIASES_BYTES = 16_384  # a team's model_aliases
 MODELS_BYTES = 16_384  # the models list of a team (also as it grows), a user or a key
 
+# --- answers: Lambda answers at most 6 MB (6,291,456 bytes) --------------------------------
+# What an answer holds is counted as ASCII JSON (non-ASCII escaped, as the answer is: up to 3
+# times its UTF-8) plus ANSWER_ENTRY_BYTES an entity for the fields an answer adds (nulls,
+# defaults), against half of Lambda's limit, whatever the entities hold:
+# /team/list stops with a 400 (use /v2/team/list) once what it read passes LIST_ANSWER_BYTES;
+# a page of /v2/team/list or /audit ends early, with its next_cursor, before passing
+# PAGE_ANSWER_BYTES (it holds at least one entry, each far smaller).
+# /key/list (full objects) and /user/info refuse (400) an answer past these; /team/info a team
+# whose keys pass TEAM_KEYS_ANSWER_BYTES: its 1,000 members (3.6 MB at most) and the team
+# (0.3 MB) take the rest.
+LIST_ANSWER_BYTES = 3_000_000
+PAGE_ANSWER_BYTES = 3_000_000
+TEAM_KEYS_ANSWER_BYTES = 1_500_000
+ANSWER_ENTRY_BYTES = 512
+
 # --- lists whose entries each take writes of one transaction (422) -------------------------
 # /key/delete: a key, its spend counter and its audit record, 3 writes per key.
 KEYS_PER_DELETE = TRANSACTION_ITEMS // 3
@@ -50,6 +65,23 @@ KEYS_PER_DELETE = TRANSACTION_ITEMS // 3
 def utf8_size(text: str) -> int:
     """The bytes of `text` in UTF-8 (a lone surrogate, which no key can hold, counts 3)."""
     return len(text.encode("utf-8", "surrogatepass"))
+
+
+def answer_size(*values: Any) -> int:
+    """About the bytes `values` take in an answer: their JSON with non-ASCII escaped, as the
+    answer is (Decimal and other values as text), and room for the fields an answer adds."""
+    return sum(len(json.dumps(v, default=str)) for v in values) + ANSWER_ENTRY_BYTES
+
+
+def fitting(entry_sizes: list[int], budget: int | None = None) -> int:
+    """How many leading entries of these sizes fit `budget` (PAGE_ANSWER_BYTES) together (at
+    least one)."""
+    total = 0
+    for count, size in enumerate(entry_sizes):
+        total += size
+        if total > (PAGE_ANSWER_BYTES if budget is None else budget):
+            return max(count, 1)
+    return len(entry_sizes)
 
 
 def json_size(value: Any) -> int:

@@ -701,6 +701,7 @@ def test_a_bad_duration_is_400(api, known, route, field, value):
 UNKNOWN = "no-such-" + uuid.uuid4().hex
 UNKNOWN_IDS = [
     ("GET", "/team/info", "unknown team", {"query": {"team_id": UNKNOWN}}, UNKNOWN),
+    ("GET", "/team/members", "unknown team", {"query": {"team_id": UNKNOWN}}, UNKNOWN),
     ("GET", "/user/info", "unknown user", {"query": {"user_id": UNKNOWN}}, UNKNOWN),
     ("GET", "/key/info", "unknown token", {"query": {"key": UNKNOWN_TOKEN}}, None),
     ("GET", "/key/info", "unknown raw key", {"query": {"key": "sk-" + UNKNOWN}}, None),
@@ -785,6 +786,10 @@ BAD_QUERIES = [
     ("/team/info", "empty team_id", {"team_id": ""}, "team_id"),
     ("/team/info", "team_id 257 chars", {"team_id": LONG_ID}, "team_id"),
     ("/team/info", "team_id with NUL", {"team_id": "<team>\x00"}, "team_id"),
+    ("/team/members", "no team_id", {"cursor": "WzEsInQiLCJ1Il0"}, "team_id"),
+    ("/team/members", "team_id 257 chars", {"team_id": LONG_ID}, "team_id"),
+    ("/team/members", "cursor 2049 chars", {"team_id": "<team>", "cursor": "A" * 2049},
+     "cursor"),
     ("/team/list", "user_id 257 chars", {"user_id": LONG_ID}, "user_id"),
     ("/team/list", "organization_id 257 chars", {"organization_id": LONG_ID},
      "organization_id"),

@@ -41,7 +41,10 @@ EXPECTED: dict[str, Callable[[Any, str | None], bool]] = {
     "team_new": lambda body, _: body["team_id"] == "team-eng"
     and {"user_id": "alice", "user_email": "alice@example.com", "role": "admin"}
     in body["members_with_roles"],
-    "team_info": lambda body, _: body["team_info"]["team_alias"] == "engineering",
+    "team_info": lambda body, _: body["team_info"]["team_alias"] == "engineering"
+    and body["members_next_cursor"] is None,
+    "team_members": lambda body, _: body["team_id"] == "team-eng"
+    and "alice" in [m["user_id"] for m in body["members"]] and body["next_cursor"] is None,
     "team_update": lambda body, _: body["data"]["team_alias"] == "engineering-platform",
     "team_patch": lambda body, _: body["team_id"] == "team-eng"
     and body["team_alias"] == "platform-engineering",

@@ -85,8 +85,14 @@ ROUTE_ERRORS: dict[tuple[str, str], dict[int, str]] = {
     ("POST", "/team/model/delete"): {404: "unknown team_id"},
     ("GET", "/team/permissions_list"): {404: "unknown team_id"},
     ("POST", "/team/permissions_update"): {404: "unknown team_id"},
-    ("GET", "/team/info"): {404: "unknown team_id"},
+    ("GET", "/team/info"): {
+        400: "the team's keys would answer more than 1,500,000 bytes (list them with "
+             "/key/list?team_id=)",
+        404: "unknown team_id"},
+    ("GET", "/team/members"): {400: "a cursor this service did not return, or another team's",
+                               404: "unknown team_id"},
     ("GET", "/team/list"): {
+        400: "the answer would pass 3,000,000 bytes: use /v2/team/list, which pages",
         401: "no key or a refused key (see Unauthorized); or a caller who is not an admin or "
              "viewer and does not pass their own user_id"},
     ("GET", "/v2/team/list"): {
@@ -96,7 +102,14 @@ ROUTE_ERRORS: dict[tuple[str, str], dict[int, str]] = {
              "budget_duration; budget negative or out of range; metadata or models over its "
              "size as JSON",
         404: "a team in teams does not exist"},
-    ("GET", "/user/info"): {400: "no user_id and the key has no user", 404: "unknown user_id"},
+    ("GET", "/user/info"): {
+        400: "no user_id and the key has no user; the user's teams and keys would answer more "
+             "than 3,000,000 bytes (page them with /v2/team/list and /key/list)",
+        404: "unknown user_id"},
+    ("GET", "/user/list"): {400: "the page would answer more than 3,000,000 bytes"},
+    ("GET", "/team/filter/ui"): {400: "the page would answer more than 3,000,000 bytes"},
+    ("GET", "/key/list"): {
+        400: "the page of full objects would answer more than 3,000,000 bytes"},
     ("POST", "/user/update"): {
         400: "neither user_id nor user_email; an email two older users share; user_email "
              "belongs to another user (in any case); bad budget_duration; budget negative or "

@@ -514,6 +514,11 @@ class FakeMembers:
     def team_ids_of(self, user_id: str) -> list[str]:
         return sorted(t for t, u in self.data.members if u == user_id)
 
+    def page_of(self, team_id: str, after: str | None, limit: int) -> tuple[list[Item], bool]:
+        members = [copy.deepcopy(m) for (t, u), m in sorted(self.data.members.items())
+                   if t == team_id and (after is None or u > after)]
+        return members[:limit], len(members) > limit
+
 
 class FakeUsers:
     def __init__(self, data: Data):

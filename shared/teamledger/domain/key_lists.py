@@ -11,10 +11,12 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from teamledger import sizes
 from teamledger.domain.callers import Actor, Caller
 from teamledger.domain.keys import team_key_relations
 from teamledger.domain.policy import Action, check_gate
 from teamledger.domain.views import listed_key
+from teamledger.errors import BadRequest
 from teamledger.http.models import KeyPage
 from teamledger.store import stores
 
@@ -79,6 +81,9 @@ def list_keys(actor: Actor, query: KeyQuery) -> KeyPage:
     total = len(keys) + (1 if more else 0)
     answer: list[Any] = [k["token"] for k in page]
     if query.return_full_object:
+        if sum(sizes.answer_size(k) for k in page) > sizes.PAGE_ANSWER_BYTES:
+            raise BadRequest(f"these {len(page)} keys would answer more than "
+                             f"{sizes.PAGE_ANSWER_BYTES:,} bytes; ask a smaller size")
         answer = [listed_key(k) for k in stores().counters.fill(page)]
     return KeyPage(keys=answer, total_count=total, current_page=query.page,
                    total_pages=max(1, math.ceil(total / query.size)))

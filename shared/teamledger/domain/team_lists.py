@@ -15,7 +15,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from teamledger import cursors
+from teamledger import cursors, sizes
 from teamledger.domain.callers import Actor, Caller
 from teamledger.domain.policy import (
     Action,
@@ -35,6 +35,9 @@ Item = dict[str, Any]
 DEFAULT_ORGANIZATION = "default_organization"  # LiteLLM's name for "no organization"
 MAX_CURSOR = cursors.MAX_CURSOR
 SORTS = ("created_at", "team_alias", "spend")
+TOO_LARGE = (f"/team/list would answer more than {sizes.LIST_ANSWER_BYTES:,} bytes of teams, "
+             "memberships and keys; use GET /v2/team/list, which pages (or narrow by user_id "
+             "or organization_id)")
 
 
 @dataclass(frozen=True)
@@ -126,6 +129,8 @@ def list_teams_page(actor: Actor, *, user_id: str | None, team_filter: TeamFilte
         ordered = _ordered(scope, team_filter, order)
         rows, more = _memory_page(ordered, order, page, page_size, position)
         total = len(ordered)
+    fit = sizes.fitting([sizes.answer_size(r.team, r.members) for r in rows])
+    rows, more = rows[:fit], more or fit < len(rows)  # bounded: the rest on the next page
     next_cursor = None
     if more and rows:
         last = rows[-1].team
@@ -200,6 +205,9 @@ def search_teams(actor: Actor, *, team_filter: TeamFilter, page: int,
                                page, page_size, None)
     else:
         rows, _, _ = _order_page(order, team_filter, page, page_size, None)
+    if sum(sizes.answer_size(r.team, r.members) for r in rows) > sizes.PAGE_ANSWER_BYTES:
+        raise BadRequest(f"these {len(rows)} teams would answer more than "
+                         f"{sizes.PAGE_ANSWER_BYTES:,} bytes; ask a smaller page_size")
     return [to_team(r) for r in rows]
 
 
@@ -215,7 +223,11 @@ def list_teams(actor: Actor, user_id: str | None, organization_id: str | None) -
         raise Unauthorized("Only admins may list all teams; pass your own user_id to list yours")
     team_ids = stores().members.team_ids_of(user_id) if user_id else None
     groups: dict[str, dict[str, Any]] = {}
+    answer_bytes = 0
     for item in stores().orders.grouped(team_ids):
+        answer_bytes += sizes.answer_size(item)
+        if answer_bytes > sizes.LIST_ANSWER_BYTES:
+            raise BadRequest(TOO_LARGE)
         group = groups.setdefault(item["team_id"], {"team": None, "member": [], "key": []})
         if item.get("entity") == "team":
             group["team"] = item

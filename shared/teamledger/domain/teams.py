@@ -4,7 +4,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from teamledger import sizes
+from teamledger import cursors, sizes
 from teamledger.config import settings
 from teamledger.domain import audit, directory, limits
 from teamledger.domain.callers import Actor, Caller
@@ -24,9 +24,11 @@ from teamledger.domain.views import listed_key, member_public, membership, team_
 from teamledger.errors import BadRequest, Busy, TransactionCancelled
 from teamledger.http.models import (
     Member,
+    MemberOut,
     Team,
     TeamDeleteRequest,
     TeamInfo,
+    TeamMembersPage,
     TeamModelsRequest,
     TeamNewRequest,
     TeamPatchRequest,
@@ -44,6 +46,10 @@ from teamledger.timestamps import to_iso, utcnow
 
 Item = dict[str, Any]
 FEW_MEMBERS = 20  # team/info: up to this many, their counters are read one by one
+MEMBERS_PAGE = 1000  # team/info and team/members: members per answer (3.6 MB at most)
+TOO_MANY_KEYS = (f"this team's keys would answer more than {sizes.TEAM_KEYS_ANSWER_BYTES:,} "
+                 "bytes; list them with GET /key/list?team_id=...&return_full_object=true, "
+                 "which pages")
 CLEANUP_BATCH = 32  # three items each (delete, its counter, audit), plus the team, its
 # counter and its spend-order place: 99 of 100
 # A batch also ends once its writes are this large: one more object (its item and its record,
@@ -147,16 +153,60 @@ def available_teams(actor: Actor) -> list[Team]:
 
 
 def team_info(actor: Actor, team_id: str) -> TeamInfo:
+    """The team with its keys and its first MEMBERS_PAGE members by user id (the partition's
+    order), and a cursor to the rest (GET /team/members) when there are more."""
     view = load_for(actor.caller, Action.TEAM_READ, team_id)
+    members = view.members[:MEMBERS_PAGE]
     key_items = stores().keys.of_team(team_id, spend=False)
-    if len(view.members) <= FEW_MEMBERS:  # members' and keys' spend in one BatchGetItem
-        stores().counters.fill(view.members + key_items)
+    if sum(sizes.answer_size(k) for k in key_items) > sizes.TEAM_KEYS_ANSWER_BYTES:
+        raise BadRequest(TOO_MANY_KEYS)
+    if len(members) <= FEW_MEMBERS:  # members' and keys' spend in one BatchGetItem
+        stores().counters.fill(members + key_items)
     else:  # a BatchGetItem bills a read unit per item: their partition's Query is cheaper
-        stores().counters.fill_members(team_id, view.members)
+        stores().counters.fill_members(team_id, members)
         stores().counters.fill(key_items)
     keys = [listed_key(k) for k in key_items]
-    return TeamInfo(team_id=team_id, team_info=to_team(view), keys=keys,
-                    team_memberships=[membership(m) for m in view.members])
+    more = len(view.members) > MEMBERS_PAGE
+    return TeamInfo(team_id=team_id, team_info=to_team(TeamView(view.team, members)), keys=keys,
+                    team_memberships=[membership(m) for m in members],
+                    members_next_cursor=_members_cursor(team_id, members[-1]) if more else None)
+
+
+def team_members(actor: Actor, team_id: str, cursor: str | None) -> TeamMembersPage:
+    """GET /team/members: the next MEMBERS_PAGE members after the cursor's (from the first
+    without one), as /team/info shows them. Whoever may read the team may page its members;
+    the team item and the caller's member item decide it, not the whole partition."""
+    caller = actor.caller
+    check_gate(caller, Action.TEAM_READ)
+    after = _members_after(team_id, cursor) if cursor else None
+    team = stores().teams.gate(team_id)
+    exists = team is not None and team.get("status") == ACTIVE
+    role = stores().members.roles_of(caller.user_id, {team_id}).get(team_id) if exists else None
+    authorize(caller, Action.TEAM_READ, exists=exists, what=f"Team {team_id}",
+              relations=team_relations(caller, team_id, role))
+    members, more = stores().members.page_of(team_id, after, MEMBERS_PAGE)
+    stores().counters.fill_members(team_id, members)
+    ordered = sorted(members, key=lambda m: (m.get("joined_at", ""), m.get("join_order", 0)))
+    return TeamMembersPage(
+        team_id=team_id, members=[MemberOut(**member_public(m)) for m in ordered],
+        team_memberships=[membership(m) for m in members],
+        next_cursor=_members_cursor(team_id, members[-1]) if more and members else None)
+
+
+def _members_cursor(team_id: str, last: Item) -> str:
+    return cursors.encode([1, team_id, last["user_id"]])
+
+
+def _members_after(team_id: str, cursor: str) -> str:
+    """The user id a /team/members cursor starts after (400 for anything else)."""
+    values = cursors.decode(cursor)
+    if values is None or len(values) != 3 or values[0] != 1 or not isinstance(values[2], str) \
+            or not 0 < sizes.utf8_size(values[2]) <= sizes.ID_BYTES:
+        raise BadRequest("cursor is not a members_next_cursor or next_cursor this service "
+                         "returned")
+    if values[1] != team_id:
+        raise BadRequest("cursor belongs to another team; send the team_id it came with")
+    return str(values[2])
 
 
 def _planned_changes(team: Item, request: TeamUpdateRequest) -> Item:

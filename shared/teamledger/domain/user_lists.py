@@ -6,9 +6,11 @@ up to its last user."""
 
 import math
 
+from teamledger import sizes
 from teamledger.domain.callers import Actor
 from teamledger.domain.policy import Action, authorize
 from teamledger.domain.views import user_public
+from teamledger.errors import BadRequest
 from teamledger.http.models import User, UserPage
 from teamledger.store import stores
 from teamledger.store.users import UserMatch
@@ -23,6 +25,10 @@ def list_users(actor: Actor, *, page: int, page_size: int, role: str | None,
     skip = (page - 1) * page_size
     items = users.listed(match, skip, page_size) if skip < total else []
     members = stores().members
+    teams = {i["user_id"]: members.team_ids_of(i["user_id"]) for i in items}
+    if sum(sizes.answer_size(i, teams[i["user_id"]]) for i in items) > sizes.PAGE_ANSWER_BYTES:
+        raise BadRequest(f"these {len(items)} users would answer more than "
+                         f"{sizes.PAGE_ANSWER_BYTES:,} bytes; ask a smaller page_size")
     return UserPage(
-        users=[User(**user_public(i), teams=members.team_ids_of(i["user_id"])) for i in items],
+        users=[User(**user_public(i), teams=teams[i["user_id"]]) for i in items],
         total=total, page=page, page_size=page_size, total_pages=math.ceil(total / page_size))

@@ -2,6 +2,7 @@
 
 import uuid
 
+from teamledger import sizes
 from teamledger.domain import audit, directory, keys, limits
 from teamledger.domain.callers import Actor
 from teamledger.domain.memberships import add_member, member_values
@@ -67,10 +68,17 @@ def user_info(actor: Actor, user_id: str | None) -> UserInfo:
               relations=relations)
     assert item is not None  # authorize refused an unknown user
     members, key_items = stores().users.memberships_and_keys(user_id)
+    views = stores().teams.listed([m["team_id"] for m in members])
+    # Bounded: each key shows twice (in `keys` and in its team), each team with its roster.
+    if sum(sizes.answer_size(v.team, v.members) for v in views) + \
+            2 * sum(sizes.answer_size(k) for k in key_items) > sizes.LIST_ANSWER_BYTES:
+        raise BadRequest(f"User {user_id}'s teams and keys would answer more than "
+                         f"{sizes.LIST_ANSWER_BYTES:,} bytes; page them with GET /v2/team/list"
+                         f"?user_id= and GET /key/list?user_id=")
     # Each team with this user's membership and keys only (as /team/list?user_id= shows it).
     teams = [listed_team(v, [m for m in members if m["team_id"] == v.team["team_id"]],
                          [k for k in key_items if k.get("team_id") == v.team["team_id"]])
-             for v in stores().teams.listed([m["team_id"] for m in members])]
+             for v in views]
     user = User(**user_public(item), teams=[t.team_id for t in teams])
     return UserInfo(user_id=user_id, user_info=user, keys=[listed_key(k) for k in key_items],
                     teams=teams)

@@ -11,6 +11,7 @@ TEAM_FIELDS = tuple(f for f in Team.model_fields
                     if f not in ("admins", "members", "members_with_roles", "litellm_model_table"))
 BUDGET_FIELDS = tuple(BudgetTable.model_fields)
 KEY_FIELDS = tuple(Key.model_fields)
+MEMBERS_SHOWN = 1000  # members_with_roles of a team's answers (as /team/info's page)
 USER_FIELDS = ("user_id", "user_email", "user_role", "max_budget", "spend", "budget_duration",
                "budget_reset_at", "models", "metadata", "created_at")
 
@@ -40,10 +41,12 @@ def membership(item: Item) -> TeamMembership:
 
 
 def to_team(view: TeamView) -> Team:
-    """Members in the order they joined (a roster's are in that order already). `admins` and
-    `members` stay [] (deprecated in LiteLLM, which never fills them): clients read
-    `members_with_roles`."""
+    """Members in the order they joined (a roster's are in that order already), the first
+    MEMBERS_SHOWN of them: a team's answers stay bounded (/team/info and /team/members show
+    every member, by pages). `admins` and `members` stay [] (deprecated in LiteLLM, which never
+    fills them): clients read `members_with_roles`."""
     members = sorted(view.members, key=lambda m: (m.get("joined_at", ""), m.get("join_order", 0)))
+    members = members[:MEMBERS_SHOWN]
     return Team(**{k: v for k, v in team_public(view.team).items() if v is not None},
                 members_with_roles=[MemberOut(**member_public(m)) for m in members])
 

@@ -410,6 +410,17 @@ class TeamInfo(Response):
     team_info: Team
     keys: list[Key]
     team_memberships: list[TeamMembership]
+    # Past the first 1,000 members (by user_id): GET /team/members?cursor= pages the rest.
+    members_next_cursor: str | None = None
+
+
+class TeamMembersPage(Response):
+    """GET /team/members: the next members of a team (as /team/info shows them) by user_id."""
+
+    team_id: str
+    members: list[MemberOut]
+    team_memberships: list[TeamMembership]
+    next_cursor: str | None = None
 
 
 class ListedTeam(Team):

@@ -10,7 +10,7 @@ of them; the filters the chosen key does not cover are a FilterExpression.
 
 from dataclasses import dataclass
 
-from teamledger import cursors
+from teamledger import cursors, sizes
 from teamledger.errors import BadRequest
 from teamledger.store import keys, table
 from teamledger.store.marshal import Item
@@ -113,7 +113,8 @@ class AuditStore:
             if not start_key:
                 break
         page = found[:query.limit]
-        next_cursor = query.cursor_after(page[-1]) if len(found) > query.limit else None
+        page = page[:sizes.fitting([sizes.answer_size(i) for i in page])]  # bounded answers
+        next_cursor = query.cursor_after(page[-1]) if len(found) > len(page) else None
         return [keys.without_keys(i) for i in page], next_cursor
 
     def published(self, audit_ids: set[str]) -> set[str]:

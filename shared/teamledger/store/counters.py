@@ -195,9 +195,15 @@ class CounterStore:
 
     def fill_members(self, team_id: str, members: list[Item]) -> list[Item]:
         """`fill` for a team's members, from one Query of the partition their counters share
-        (billed by their total size: a BatchGetItem bills each item a whole read unit)."""
+        (billed by their total size: a BatchGetItem bills each item a whole read unit), from
+        the first member's to the last's by user id (a page of members: its counters only)."""
+        if not members:
+            return members
+        ids = sorted(m["user_id"] for m in members)
         spend = {item.get("user_id"): item.get("spend", 0) for item in table.Query(
-            f"{keys.MEMBER_COUNTERS}{team_id}", consistent=True).all()}
+            f"{keys.MEMBER_COUNTERS}{team_id}", consistent=True, sk_between=(
+                f"{keys.MEMBER_COUNTER_PREFIX}{ids[0]}",
+                f"{keys.MEMBER_COUNTER_PREFIX}{ids[-1]}")).all()}
         for member in members:
             member["spend"] = money.usd(spend.get(member["user_id"], 0))
         return members

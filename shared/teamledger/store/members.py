@@ -62,6 +62,22 @@ class MemberStore:
         items = table.batch_get([keys.member(t, user_id) for t in team_ids])
         return {i["team_id"]: i["role"] for i in items}
 
+    def page_of(self, team_id: str, after: str | None, limit: int) -> tuple[list[Item], bool]:
+        """Up to `limit` member items of the team after user id `after`, by user id, and
+        whether more follow: Queries of the team partition's member keys, each with a Limit
+        (O(page), whatever the team's size)."""
+        query = table.Query(keys.team_partition(team_id), sk_prefix=keys.MEMBER_PREFIX,
+                            sk_after=keys.member(team_id, after)["SK"] if after else None,
+                            consistent=True)
+        members: list[Item] = []
+        start_key = None
+        while len(members) <= limit:  # one more than the page: whether more follow
+            items, start_key = query.page(limit=limit + 1 - len(members), start_key=start_key)
+            members += [keys.without_keys(i) for i in items if i.get("entity") == "member"]
+            if not start_key:
+                break
+        return members[:limit], len(members) > limit
+
     def team_ids_of(self, user_id: str) -> list[str]:
         """The user's teams, from their member items on GSI1 (never an array on the user)."""
         query = table.Query(keys.user_partition(user_id), index="GSI1",

@@ -23,6 +23,7 @@ from teamledger.store.teams import TeamView, roster_view, with_rosters
 
 ORDERS = tuple(keys.TEAM_ORDERS)
 FILTER_CHUNK = 100  # items a filtered Query evaluates per request
+FILL_BATCH = 100  # /team/list: items whose counters one BatchGetItem reads
 MAX_SORT_KEY_BYTES = 1024
 
 
@@ -179,10 +180,15 @@ class TeamOrderStore:
 
     def grouped(self, team_ids: list[str] | None) -> Iterator[Item]:
         """Team, member and key items of these teams (None: of every team), team by team, with
-        their spend."""
+        their spend; read as they are used (a caller that stops early reads no further)."""
         if team_ids is None:
-            items = [keys.without_keys(i) for i in table.Query(keys.TEAM_DATA, index="GSI7").all()]
-            yield from counters.CounterStore().fill(items)
+            batch: list[Item] = []
+            for item in table.Query(keys.TEAM_DATA, index="GSI7").all():
+                batch.append(keys.without_keys(item))
+                if len(batch) == FILL_BATCH:  # a BatchGetItem's 100 counters
+                    yield from counters.CounterStore().fill(batch)
+                    batch = []
+            yield from counters.CounterStore().fill(batch)
             return
         for team_id in dict.fromkeys(team_ids):
             query = table.Query(keys.TEAM_DATA, index="GSI7",
