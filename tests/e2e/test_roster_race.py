@@ -10,6 +10,7 @@ answered them."""
 
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from urllib.parse import urlencode
 
 import boto3
 import pytest
@@ -81,10 +82,16 @@ def test_a_bulk_add_racing_single_adds_never_passes_the_roster_s_bound(server):
         (status, answer) for status, answer, _ in replies if status != 200][:3]
     assert replies[0][1]["successful_additions"] == 500
     assert len({headers["x-dev-worker"] for _, _, headers in replies}) > 1
-    # And /team/info has every member
+    # And /team/info (its first 1,000) and /team/members (the rest) have every member
     info = _ok(server, "GET", f"/team/info?team_id={team_id}")
     members = [m["user_id"] for m in info["team_info"]["members_with_roles"]]
-    assert len(members) == 476 + 500 + 40
+    cursor = info["members_next_cursor"]
+    while cursor is not None:
+        query = urlencode({"team_id": team_id, "cursor": cursor})
+        page = _ok(server, "GET", f"/team/members?{query}")
+        members += [m["user_id"] for m in page["members"]]
+        cursor = page["next_cursor"]
+    assert len(members) == len(set(members)) == 476 + 500 + 40
     # And the roster holds exactly its bound, far under DynamoDB's item limit
     item = _roster_item(server, team_id)
     assert len(item["roster"]["M"]) == ROSTER_LIMIT
