@@ -3,12 +3,12 @@
 from datetime import datetime
 from typing import Annotated, Literal
 
-from aws_lambda_powertools.event_handler.openapi.params import Query
 from teamledger import cursors
 from teamledger.domain import audit_log
 from teamledger.domain.audit import MAX_OBJECT_ID
 from teamledger.http.app import ServiceApp, lambda_entry
 from teamledger.http.models import AuditPage, ChangedBy
+from teamledger.http.params import Query
 
 app = ServiceApp()
 

@@ -2,8 +2,8 @@
 
 import json
 
-from aws_lambda_powertools.event_handler import Response
 from teamledger.http.app import ServiceApp, lambda_entry
+from teamledger.http.router import Response
 
 app = ServiceApp()
 

@@ -3,10 +3,10 @@ response and nowhere else, ever); the old one stops at once, or when its grace p
 
 from typing import Annotated
 
-from aws_lambda_powertools.event_handler.openapi.params import Body, Path
 from teamledger.domain import key_changes
 from teamledger.http.app import ServiceApp, lambda_entry
 from teamledger.http.models import GeneratedKey, KeyRegenerateRequest
+from teamledger.http.params import Body, Path
 
 app = ServiceApp()
 

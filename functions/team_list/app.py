@@ -3,10 +3,10 @@ its memberships and keys."""
 
 from typing import Annotated
 
-from aws_lambda_powertools.event_handler.openapi.params import Query
 from teamledger.domain import team_lists
 from teamledger.http.app import ServiceApp, lambda_entry
 from teamledger.http.models import ListedTeam, QueryId
+from teamledger.http.params import Query
 
 app = ServiceApp()
 

@@ -3,10 +3,10 @@ exact total and a cursor to the next page."""
 
 from typing import Annotated, Literal
 
-from aws_lambda_powertools.event_handler.openapi.params import Query
 from teamledger.domain import team_lists
 from teamledger.http.app import ServiceApp, lambda_entry
 from teamledger.http.models import QueryId, TeamPage
+from teamledger.http.params import Query
 
 app = ServiceApp()
 

@@ -3,11 +3,11 @@
 
 from typing import Annotated
 
-from aws_lambda_powertools.event_handler.openapi.params import Query
 from teamledger import cursors
 from teamledger.domain import teams
 from teamledger.http.app import ServiceApp, lambda_entry
 from teamledger.http.models import Id, TeamMembersPage
+from teamledger.http.params import Query
 
 app = ServiceApp()
 

@@ -2,10 +2,10 @@
 
 from typing import Annotated
 
-from aws_lambda_powertools.event_handler.openapi.params import Path
 from teamledger.domain import teams
 from teamledger.http.app import ServiceApp, lambda_entry
 from teamledger.http.models import Id, Team, TeamPatchRequest
+from teamledger.http.params import Path
 
 app = ServiceApp()
 

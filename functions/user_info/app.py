@@ -2,10 +2,10 @@
 
 from typing import Annotated
 
-from aws_lambda_powertools.event_handler.openapi.params import Query
 from teamledger.domain import users
 from teamledger.http.app import ServiceApp, lambda_entry
 from teamledger.http.models import QueryId, UserInfo
+from teamledger.http.params import Query
 
 app = ServiceApp()
 

@@ -2,11 +2,11 @@
 
 from typing import Annotated
 
-from aws_lambda_powertools.event_handler.openapi.params import Query
 from teamledger import sizes
 from teamledger.domain import user_lists
 from teamledger.http.app import ServiceApp, lambda_entry
 from teamledger.http.models import UserPage, UserRole
+from teamledger.http.params import Query
 
 app = ServiceApp()
 

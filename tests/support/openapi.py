@@ -11,11 +11,14 @@ fails when the committed file is not what the code generates.
 
 from __future__ import annotations
 
+import functools
 import importlib
+import inspect
 import json
 import sys
 import tomllib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from typing import Annotated, Any, get_args, get_origin, get_type_hints
 
 from tests.support.template import REPO_ROOT, Route, load_template, routes
 
@@ -251,13 +254,61 @@ def layer_dirs(template: dict) -> list[str]:
             if resource.get("Type") == "AWS::Serverless::LayerVersion"]
 
 
+def _powertools_annotation(annotation: Any) -> Any:
+    """A parameter's or answer's annotation with the layer's markers (teamledger.http.params)
+    and Response swapped for Powertools' own, which its OpenAPI generator reads."""
+    from aws_lambda_powertools.event_handler import Response as PowertoolsResponse
+    from aws_lambda_powertools.event_handler.openapi import params as powertools
+    from teamledger.http import params
+    from teamledger.http.router import Response
+
+    markers = {params.Query: powertools.Query, params.Path: powertools.Path,
+               params.Body: powertools.Body}
+    if get_origin(annotation) is Annotated:
+        base, *metadata = get_args(annotation)
+        metadata = [markers[type(m)](**m.constraints) if type(m) in markers else m
+                    for m in metadata]
+        return Annotated[(base, *metadata)]
+    if get_origin(annotation) is Response:
+        return PowertoolsResponse[get_args(annotation)]  # type: ignore[misc]
+    return annotation
+
+
+def _described(function: Callable[..., Any]) -> Callable[..., Any]:
+    """A stand-in for a route function with the same name, docstring and signature in
+    Powertools' terms: what its OpenAPI generator describes."""
+    hints = get_type_hints(function, include_extras=True)
+    signature = inspect.signature(function)
+    parameters = [parameter.replace(annotation=_powertools_annotation(hints[name]))
+                  for name, parameter in signature.parameters.items()]
+
+    @functools.wraps(function)
+    def stand_in(*args: Any, **kwargs: Any) -> Any:
+        raise NotImplementedError("only described, never called")
+
+    stand_in.__signature__ = signature.replace(  # type: ignore[attr-defined]
+        parameters=parameters, return_annotation=_powertools_annotation(hints["return"]))
+    return stand_in
+
+
+def resolver_of(app: Any) -> Any:
+    """A Powertools resolver with validation, holding the routes of one function's app (the
+    layer's own router, teamledger.http.router), as the function would declare them there."""
+    from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
+
+    resolver = APIGatewayHttpResolver(enable_validation=True)
+    for route in app.routes:
+        resolver.route(route.rule, route.method)(_described(route.function))
+    return resolver
+
+
 def function_documents(route_list: Iterable[Route]) -> dict[str, dict]:
     """Each route module's own OpenAPI document (Powertools), by module, in template order."""
     documents = {}
     for route in route_list:
         if route.module not in documents:
-            app = importlib.import_module(route.module).app
-            documents[route.module] = json.loads(app.get_openapi_json_schema())
+            resolver = resolver_of(importlib.import_module(route.module).app)
+            documents[route.module] = json.loads(resolver.get_openapi_json_schema())
     return documents
 
 

@@ -1,21 +1,20 @@
-"""The resolver every route function uses, and the one place errors become HTTP.
+"""The app every route function uses, and the one place errors become HTTP.
 
-Authentication runs before Powertools' request validation, because the API orders the checks
-401, then 422. Bodies are screened before any parser sees them: too large (413), not UTF-8,
-not JSON, not a JSON object or nested too deep (422) — never a 500. A GET's body is dropped
-unread.
+Authentication runs before request validation, because the API orders the checks 401, then
+422. Bodies are screened before any parser sees them: too large (413), not UTF-8, not JSON,
+not a JSON object or nested too deep (422) — never a 500. A GET's body is dropped unread.
+
+Tracing is Lambda's active tracing, with botocore's calls as subsegments. The X-Ray SDK that
+records them is loaded on a function's first request, not at its init: a cold start pays for
+every import, and no DynamoDB call happens before a request.
 """
 
 import base64
 import binascii
 import json
-import re
 from typing import TYPE_CHECKING, Any, Protocol
-from urllib.parse import unquote
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
-from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
-from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
 from teamledger import sizes
@@ -27,6 +26,15 @@ from teamledger.errors import (
     ServiceError,
     TransactionCancelled,
 )
+from teamledger.http.router import (
+    Event,
+    RequestValidationError,
+    Response,
+    RouteNotFound,
+    Router,
+    render,
+)
+from teamledger.tracing import traced
 
 if TYPE_CHECKING:
     from teamledger.domain.callers import Actor
@@ -38,14 +46,11 @@ IDEMPOTENCY_HEADER = "idempotency-key"  # teamledger.http.idempotency, loaded on
 BODILESS_METHODS = ("GET", "HEAD")
 
 logger = Logger()
-# Only botocore is traced: patching everything imports every HTTP library it knows of.
-tracer = Tracer(patch_modules=("botocore",))
 metrics = Metrics()
 # Counted at each catch-all 500 (template.yaml's UnexpectedErrorsAlarm fires on any).
 UNEXPECTED_ERRORS_METRIC = "UnexpectedErrors"
 
 Body = dict[str, Any]  # every answer's JSON body is an object
-Event = dict[str, Any]  # API Gateway's payload v2 event (screened and changed in place)
 
 
 class RouteHandler(Protocol):
@@ -57,7 +62,7 @@ class RouteHandler(Protocol):
 
 
 def _json_response(status: int, body: Body) -> Response[Body]:
-    return Response(status_code=status, content_type="application/json", body=body)
+    return Response(status, body)
 
 
 def error_body(error: ServiceError) -> Body:
@@ -69,47 +74,42 @@ def error_body(error: ServiceError) -> Body:
     return {"detail": {"error": error.message, **error.fields}}
 
 
-class ServiceApp(APIGatewayHttpResolver):
-    def __init__(self) -> None:
-        # Never Powertools' debug mode (POWERTOOLS_DEV): it prints every event, whose path,
-        # query and Authorization header may hold raw keys (/key/{key}/regenerate, ?key=sk-).
-        super().__init__(enable_validation=True, debug=False)
-        self.exception_handler(ServiceError)(self._service_error)
-        self.exception_handler(RequestValidationError)(self._validation_error)
-        self.exception_handler(TransactionCancelled)(self._lost_race)
-        self.exception_handler(Exception)(self._unexpected_error)
+class ServiceApp(Router):
+    """A route function's routes, and how each error is answered."""
 
-    def _convert_matches_into_route_keys(self, match: "re.Match[str]") -> dict[str, str]:
-        """A route's path parameters, percent-decoded as API Gateway's `pathParameters` are
-        (Powertools reads them off the raw path, which keeps the client's encoding: a team
-        `a b` would be `a%20b`), so they are validated and used as the ids they are."""
-        return {name: unquote(value) for name, value in match.groupdict().items()}
+    def __init__(self) -> None:
+        super().__init__()
+        self._actor: Actor | None = None
 
     @property
     def actor(self) -> "Actor":
-        actor: Actor = self.context["actor"]  # set by lambda_entry before any route runs
-        return actor
+        if self._actor is None:  # lambda_entry sets it before any non-public route runs
+            raise RuntimeError("No caller: the route is public")
+        return self._actor
 
-    @staticmethod
-    def _service_error(error: ServiceError) -> Response[Body]:
-        return _json_response(error.status, error_body(error))
-
-    @staticmethod
-    def _validation_error(error: RequestValidationError) -> Response[Body]:
-        detail = [{"loc": list(e.get("loc", ())), "msg": str(e.get("msg", "")),
-                   "type": str(e.get("type", ""))} for e in error.errors()]
-        return _json_response(422, {"detail": detail})
-
-    @staticmethod
-    def _lost_race(error: TransactionCancelled) -> Response[Body]:
-        # Nothing was written; a concurrent change won. Safe for the client to retry.
-        logger.warning("Transaction cancelled", extra={"reasons": error.reasons})
-        return _json_response(503, {"detail": {"error": "A concurrent change won; please retry"}})
-
-    @staticmethod
-    def _unexpected_error(error: Exception) -> Response[Body]:
-        logger.exception("Unhandled error")
-        return _json_response(500, unexpected_error_body())
+    def resolve(self, event: Event, actor: "Actor | None") -> dict[str, Any]:
+        """The answer to one screened request, in API Gateway's payload v2 format."""
+        self._actor = actor
+        try:
+            return render(self.dispatch(event))
+        except ServiceError as error:
+            return render(_json_response(error.status, error_body(error)))
+        except RequestValidationError as error:
+            detail = [{"loc": list(e.get("loc", ())), "msg": str(e.get("msg", "")),
+                       "type": str(e.get("type", ""))} for e in error.errors()]
+            return render(_json_response(422, {"detail": detail}))
+        except RouteNotFound:
+            return render(_json_response(404, {"detail": {"error": "Not found"}}))
+        except TransactionCancelled as error:
+            # Nothing was written; a concurrent change won. Safe for the client to retry.
+            logger.warning("Transaction cancelled", extra={"reasons": error.reasons})
+            return render(_json_response(
+                503, {"detail": {"error": "A concurrent change won; please retry"}}))
+        except Exception:
+            logger.exception("Unhandled error")
+            return render(_json_response(500, unexpected_error_body()))
+        finally:
+            self._actor = None
 
 
 def unexpected_error_body() -> Body:
@@ -194,20 +194,19 @@ def screen_changed_by(value: str | None) -> None:
 
 
 def _raw_response(status: int, body: Body) -> dict[str, Any]:
-    return {"statusCode": status, "headers": {"Content-Type": "application/json"},
-            "body": json.dumps(body)}
+    return render(_json_response(status, body))
 
 
 def _resolve(app: ServiceApp, event: Event, context: Any, actor: "Actor | None") -> dict[str, Any]:
     idempotency_key = (event.get("headers") or {}).get(IDEMPOTENCY_HEADER)
     if idempotency_key is None:
-        return app.resolve(event, context)
+        return app.resolve(event, actor)
     if actor is None:  # a public route has no caller token to scope the key by: a 500
         raise RuntimeError("An idempotent route must not be public")
     from teamledger.http.idempotency import answer_once
 
     return answer_once(event, context, actor.caller.token, idempotency_key,
-                       lambda: app.resolve(event, context))
+                       lambda: app.resolve(event, actor))
 
 
 def lambda_entry(app: ServiceApp, *, public: bool = False,
@@ -216,7 +215,7 @@ def lambda_entry(app: ServiceApp, *, public: bool = False,
     `idempotent`, a request with an `Idempotency-Key` header is answered once per key."""
 
     @logger.inject_lambda_context(clear_state=True, log_event=False)
-    @tracer.capture_lambda_handler(capture_response=False)  # responses may hold a new key
+    @traced
     # The cold-start count is the metric API Gateway cannot give. (A per-request metric
     # would pile up when metrics are disabled locally: Powertools 3.37 then never clears
     # its set and prints it every 100 values.)
@@ -232,9 +231,8 @@ def lambda_entry(app: ServiceApp, *, public: bool = False,
         except Exception:  # the table unreachable during auth: still a JSON answer
             logger.exception("Unhandled error before routing")
             return _raw_response(500, unexpected_error_body())
-        app.append_context(actor=actor)  # type: ignore[no-untyped-call]  # Powertools' is untyped
         if not idempotent:
-            return app.resolve(event, context)
+            return app.resolve(event, actor)
         try:
             return _resolve(app, event, context, actor)
         except ServiceError as error:
