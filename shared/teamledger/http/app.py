@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
-from teamledger import sizes
+from teamledger import sizes, snapstart
 from teamledger.domain.limits import MAX_DEPTH
 from teamledger.errors import (
     InvalidBody,
@@ -209,6 +209,15 @@ def _resolve(app: ServiceApp, event: Event, context: Any, actor: "Actor | None")
                        lambda: app.resolve(event, actor))
 
 
+def _prepare(app: ServiceApp) -> None:
+    """Before a SnapStart snapshot: what the first request would do (validators, client)."""
+    from teamledger.store.client import client
+
+    for route in app.routes:
+        route.prepare()
+    client()
+
+
 def lambda_entry(app: ServiceApp, *, public: bool = False,
                  idempotent: bool = False) -> RouteHandler:
     """The Lambda handler of one route function: admit (auth, body), then resolve; with
@@ -241,6 +250,8 @@ def lambda_entry(app: ServiceApp, *, public: bool = False,
             logger.exception("Unhandled error around the idempotent route")
             return _raw_response(500, unexpected_error_body())
 
+    if not public:
+        snapstart.on_snapshot(lambda: _prepare(app))
     lambda_handler.idempotent = idempotent  # read by the OpenAPI generator
     # Powertools' decorators are typed as returning Any; this is the handler they return.
     handler: RouteHandler = lambda_handler

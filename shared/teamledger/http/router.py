@@ -116,6 +116,10 @@ class Route:
         self._fields: list[_Field] | None = None
         self._answer: Any = None  # the return annotation's validator (None: a Response)
 
+    def prepare(self) -> None:
+        """Build the validators now rather than on the first request."""
+        self._bind()
+
     def _bind(self) -> list[_Field]:
         """The parameters' validators, built on the route's first request."""
         if self._fields is None:

@@ -72,6 +72,13 @@ def client() -> Any:
     return aws_client("dynamodb", settings().dynamodb_endpoint)
 
 
+def drop_connections() -> None:
+    """Close the client's pooled connections, if it was made (after a SnapStart restore: they
+    were the snapshotted environment's); the next call opens a new one."""
+    if client.cache_info().currsize:
+        client()._endpoint.http_session.close()
+
+
 def table_name() -> str:
     return settings().table_name
 
