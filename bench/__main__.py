@@ -10,6 +10,7 @@ from bench import (
     capacity,
     capacity_model,
     cold_start,
+    costs,
     list_scaling,
     litellm_overhead,
     request_counts,
@@ -104,6 +105,9 @@ def main() -> None:
     section(capacity.TITLE)
     capacity_rows = capacity.measure()
     print(capacity_model.report(capacity_rows), flush=True)
+    section("6b. A million calls, all services, on demand: DynamoDB from section 6, the rest "
+            "at list prices")
+    print(costs.report(costs.measure(capacity_rows)), flush=True)
 
     section(litellm_overhead.TITLE)
     litellm = litellm_overhead.measure()

@@ -196,8 +196,11 @@ TITLE = ("6. Capacity model: what one call costs as DynamoDB bills it (WCU 1 KB,
          f"{' and '.join(map(str, SIZES))} members; targets of the per-call path below")
 
 if __name__ == "__main__":  # the section alone: PYTHONPATH=shared:. python -m bench.capacity
+    from bench import costs
     from bench.capacity_model import report
     from bench.tables import section
 
     section(TITLE)
-    print(report(measure()))
+    rows = measure()
+    print(report(rows))
+    print(costs.report(costs.measure(rows)))
