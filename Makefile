@@ -77,7 +77,8 @@ dev-reset:
 		echo "dev-reset: $(DATA_DIR) is not a make dev data folder; not removed" >&2; exit 1; fi
 	rm -rf -- "$(DATA_DIR)"
 
-# The Kinesis audit stream of the `make dev` on $(PORT) (or of AWS_ENDPOINT_URL), one JSON a line
+# The audit records the `make dev` on $(PORT) (or AWS_ENDPOINT_URL) publishes, one JSON a line,
+# from its carrier (on the FIFO queue as its consumer: each record once; see the README)
 # (the recipe is not echoed, so the output pipes into jq as it is).
 audit-tail: $(VENV)/.installed
 	@PORT=$(PORT) $(PY) -m tests.support.audittail

@@ -10,6 +10,7 @@ from tests.support.client import MASTER_KEY, Api
 
 TABLE = "teamledger-test"
 AUDIT_STREAM = "teamledger-audit-test"
+AUDIT_QUEUE = "teamledger-audit-test.fifo"
 
 # Powertools reads these when a module makes its Logger, Tracer or Metrics, which may be at
 # collection, before any fixture runs. Metrics has a namespace then: with metrics disabled it
@@ -31,9 +32,11 @@ def moto_endpoint():
     })
     import boto3
 
-    from tests.support.template import create_table
+    from tests.support.template import create_fifo_queue, create_table
 
     create_table(boto3.client("dynamodb"), TABLE)
+    # The default carrier (AUDIT_CARRIER unset: sqs-fifo), as template.yaml makes it
+    os.environ["AUDIT_QUEUE_URL"] = create_fifo_queue(boto3.client("sqs"), AUDIT_QUEUE)
     yield endpoint
     server.stop()
 
@@ -64,6 +67,17 @@ def fresh_table(api, monkeypatch) -> str:
 
 
 @pytest.fixture(scope="session")
+def audit_queue(moto_endpoint):
+    """The audit queue (AUDIT_QUEUE_URL, the default carrier) read by one consumer for the whole
+    session: its `read_all()` is every message published so far, each taken once."""
+    import boto3
+
+    from tests.support.audittail import QueueTail
+
+    return QueueTail(boto3.client("sqs"), os.environ["AUDIT_QUEUE_URL"])
+
+
+@pytest.fixture(scope="session")
 def audit_stream(moto_endpoint) -> str:
     """The Kinesis audit stream (AUDIT_STREAM_NAME), created from template.yaml's resource."""
     import boto3
@@ -72,6 +86,19 @@ def audit_stream(moto_endpoint) -> str:
 
     create_stream(boto3.client("kinesis"), AUDIT_STREAM)
     return AUDIT_STREAM
+
+
+@pytest.fixture
+def kinesis_carrier(audit_stream, monkeypatch) -> str:
+    """The publisher on the Kinesis option (AUDIT_CARRIER=kinesis) for one test; settings are
+    read once per cold start, so their cache is cleared on the way in and out."""
+    from teamledger.config import settings
+
+    monkeypatch.setenv("AUDIT_CARRIER", "kinesis")
+    settings.cache_clear()
+    yield audit_stream
+    monkeypatch.undo()
+    settings.cache_clear()
 
 
 @pytest.fixture

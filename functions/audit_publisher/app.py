@@ -1,4 +1,5 @@
-"""The audit publisher: audit INSERTs of the table's stream onto the Kinesis audit stream."""
+"""The audit publisher: audit INSERTs of the table's stream onto the audit carrier (an SQS FIFO
+queue, or a Kinesis stream)."""
 
 from typing import TYPE_CHECKING, Any
 
@@ -7,7 +8,8 @@ from aws_lambda_powertools.utilities.batch import (
     EventType,
     process_partial_response,
 )
-from teamledger.stream.audit_publisher import AuditBatch, lambda_entry
+from teamledger.stream.audit_publisher import AuditBatch
+from teamledger.stream.entry import lambda_entry
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
@@ -21,6 +23,7 @@ processor = BatchProcessor(event_type=EventType.DynamoDBStreams,
 @lambda_entry
 def lambda_handler(event: dict[str, Any], context: Any) -> "PartialItemFailureResponse":
     batch = AuditBatch.read(event["Records"])
+    batch.send()
     response = process_partial_response(
         event=event, record_handler=batch.publish, processor=processor, context=context)
     batch.add_metrics()

@@ -3,7 +3,7 @@
 
 from typing import Any
 
-from teamledger.stream.audit_publisher import lambda_entry
+from teamledger.stream.entry import lambda_entry
 from teamledger.stream.spend_order import place
 
 

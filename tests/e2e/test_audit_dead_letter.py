@@ -17,7 +17,7 @@ import boto3
 import pytest
 
 from tests.support import devstate
-from tests.support.audittail import KinesisTail
+from tests.support.audittail import body, dev_tail
 from tests.support.devhttp import call
 
 GIVE_UP_TIMEOUT_S = 120  # 10 retries with the poller's backoff: about 30 s
@@ -26,7 +26,9 @@ FLOW_TIMEOUT_S = 30
 
 @pytest.fixture(scope="module")
 def aws(dev_server):
-    """Clients of the dev server's own moto (where its state file says it is)."""
+    """Clients of the dev server's own moto (where its state file says it is), and one tail of
+    its audit carrier for the module (a queue's consumer takes each record once) with what it
+    has read."""
     state = devstate.read(int(dev_server.url.rsplit(":", 1)[1]))
     assert state is not None
 
@@ -34,7 +36,7 @@ def aws(dev_server):
         return boto3.client(service, endpoint_url=state.endpoint_url, region_name="us-east-1",
                             aws_access_key_id="testing", aws_secret_access_key="testing")
 
-    return {"state": state, "client": client}
+    return {"state": state, "client": client, "tail": dev_tail(state, client), "read": []}
 
 
 def _uid() -> str:
@@ -61,17 +63,15 @@ def _write_odd_record(aws, object_id: str) -> str:
 
 
 def _wait_for_published(aws, object_id: str, action: str) -> dict:
-    """The object's record with `action` on the audit stream, as `make audit-tail` reads it."""
-    tail = KinesisTail(aws["client"]("kinesis"), aws["state"].audit_stream_name)
-    tail.refresh()
+    """The object's record with `action` on the audit carrier, as `make audit-tail` reads it."""
     deadline = time.monotonic() + FLOW_TIMEOUT_S
     while time.monotonic() < deadline:
-        for record in tail.poll():
-            log = json.loads(record["Data"])
+        aws["read"] += [json.loads(body(record)) for record in aws["tail"].poll()]
+        for log in aws["read"]:
             if (log["object_id"], log["action"]) == (object_id, action):
                 return log
         time.sleep(0.3)
-    raise AssertionError(f"no {action} record of {object_id} on the audit stream")
+    raise AssertionError(f"no {action} record of {object_id} on the audit carrier")
 
 
 def _wait_for_dead_letter(aws, object_id: str, sk: str) -> dict:

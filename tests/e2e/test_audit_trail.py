@@ -23,7 +23,8 @@ def tail_records(server, object_id: str, count: int) -> list[dict]:
     """Run `make audit-tail`'s module with the dev server's PORT until it printed `count`
     records of the object (one JSON a line), then stop it."""
     env = {**os.environ, "PORT": server.url.rsplit(":", 1)[1]}
-    env.pop("AWS_ENDPOINT_URL", None)  # found through the dev server's state file
+    for name in ("AWS_ENDPOINT_URL", "AUDIT_CARRIER", "AUDIT_QUEUE_URL", "AUDIT_STREAM_NAME"):
+        env.pop(name, None)  # found through the dev server's state file
     tail = subprocess.Popen([sys.executable, "-m", "tests.support.audittail"], cwd=REPO_ROOT,
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     lines: queue.Queue = queue.Queue()
@@ -85,6 +86,11 @@ def test_the_dev_server_notes_its_endpoint_for_audit_tail_and_removes_it_on_stop
         assert state is not None and state.pid == server.process.pid
         assert state.endpoint_url.startswith("http://127.0.0.1:")
         assert state.endpoint_url in server.log()
+        # and the carrier a stack deploys by default: the FIFO queue, made on that endpoint
+        assert state.audit_carrier == "sqs-fifo"
+        assert state.audit_queue_url.startswith(state.endpoint_url)
+        assert state.audit_queue_url.endswith("/teamledger-audit.fifo")
+        assert "SQS FIFO queue teamledger-audit.fifo" in server.log()
 
         # When it is stopped, the file goes with it
         server.process.send_signal(signal.SIGTERM)

@@ -14,7 +14,7 @@ from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
 from tests.support import devdata, devstate
-from tests.support.audittail import KinesisTail
+from tests.support.audittail import body, dev_tail
 from tests.support.devhttp import call
 from tests.support.devprocess import (
     DEV_SERVER_COMMAND,
@@ -143,13 +143,14 @@ def wait_until_published(port: int, object_id: str) -> None:
     assert state is not None
     # The dev server's region: this environment's, else its default.
     region = boto3.Session().region_name or devstate.LOCAL_AWS_DEFAULTS["AWS_DEFAULT_REGION"]
-    client = boto3.client("kinesis", endpoint_url=state.endpoint_url, region_name=region,
-                          aws_access_key_id="testing", aws_secret_access_key="testing")
-    tail = KinesisTail(client, state.audit_stream_name)
+    tail = dev_tail(state, lambda service: boto3.client(
+        service, endpoint_url=state.endpoint_url, region_name=region,
+        aws_access_key_id="testing", aws_secret_access_key="testing"))
+    published: list[dict] = []
     deadline = time.monotonic() + PUBLISH_TIMEOUT_S
     while time.monotonic() < deadline:
-        if any(json.loads(record["Data"])["object_id"] == object_id
-               for record in tail.read_all()):
+        published += tail.poll()
+        if any(json.loads(body(record))["object_id"] == object_id for record in published):
             return
         time.sleep(0.2)
     raise AssertionError(f"the audit record of {object_id} was not published")

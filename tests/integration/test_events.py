@@ -13,11 +13,9 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-import boto3
 import pytest
 
 from tests.support.apigw import lambda_context, path_parameters
-from tests.support.audittail import KinesisTail
 from tests.support.client import MASTER_KEY, Api
 from tests.support.streams import passes
 from tests.support.template import (
@@ -217,7 +215,7 @@ def test_audit_publisher_fixture_is_one_audit_insert_its_filter_lets_through():
     assert passes(consumer.filters, record)
 
 
-def test_audit_publisher_fixture_publishes_its_record(audit_stream):
+def test_audit_publisher_fixture_publishes_its_record(audit_queue):
     # Given the fixture's one audit record
     event = read_event("audit_publisher")
     audit_id = event["Records"][0]["dynamodb"]["NewImage"]["id"]["S"]
@@ -226,11 +224,10 @@ def test_audit_publisher_fixture_publishes_its_record(audit_stream):
     # When it is fed to the publisher
     result = handler(event, lambda_context("AuditPublisherFunction"))
 
-    # Then nothing failed and the record is on the audit stream, keyed by its object
+    # Then nothing failed and the record is on the audit queue, grouped by its object
     assert result == {"batchItemFailures": []}
-    published = [r for r in KinesisTail(boto3.client("kinesis"), audit_stream).read_all()
-                 if json.loads(r["Data"])["id"] == audit_id]
-    assert [r["PartitionKey"] for r in published] == ["team-eng"]
+    published = [m for m in audit_queue.read_all() if json.loads(m["Body"])["id"] == audit_id]
+    assert [m["Attributes"]["MessageGroupId"] for m in published] == ["team-eng"]
 
 
 def test_budget_reset_fixture_runs_the_reset(api, fresh_table):

@@ -20,7 +20,8 @@ Each example, on a table of the route's own (so snapshots are small and exact):
 4. a valid change follows (a `/team/update` of the test's team, or of a spare team if the
    example deleted it), then every audit INSERT of the table's stream since the last check
    goes through the audit publisher as Lambda hands it over (template.yaml's filter and batch
-   size): none may fail, each reaches the Kinesis audit stream, the valid change's record among
+   size): none may fail, each reaches the audit queue (SQS FIFO, the default carrier: it
+   refuses some characters JSON leaves raw), the valid change's record among
    them. This follows every example that wrote something or failed; examples that provably
    wrote nothing (a 4xx, the table unchanged) are followed by it in batches of four, and every
    route ends with it.
@@ -53,11 +54,16 @@ from hypothesis import strategies as st
 from tests.support import hostile as h
 from tests.support.client import Api, Reply
 from tests.support.streams import TableStream, passes
-from tests.support.template import create_stream, create_table, load_template, stream_consumers
+from tests.support.template import (
+    create_fifo_queue,
+    create_table,
+    load_template,
+    stream_consumers,
+)
 
 PUBLISHER = next(c for c in stream_consumers(load_template())
                  if c.function == "AuditPublisherFunction")
-AUDIT_STREAM = "teamledger-audit-hostile"
+AUDIT_QUEUE = "teamledger-audit-hostile.fifo"
 # docs/api.md, "Errors" (429: /spend/reserve's budget_exceeded).
 DOCUMENTED_4XX = frozenset({400, 401, 403, 404, 409, 413, 422, 429})
 # The fields an error object may carry besides `error` (docs/api.md, POST /spend/reserve).
@@ -426,11 +432,11 @@ class World:
 @dataclass
 class Ledger:
     """A route's own table (from template.yaml), its objects, and the audit path: the table's
-    stream read from its creation on, and the module's Kinesis audit stream."""
+    stream read from its creation on, and the module's audit queue."""
 
     api: Api
     table_name: str
-    kinesis_tail: Any
+    audit_tail: Any
     table_stream: TableStream = field(init=False)
     spare_team: str = field(init=False)
     world: World | None = None
@@ -449,7 +455,7 @@ class Ledger:
 
     def audit_problems(self) -> list[str]:
         """A valid change, then every audit record the stream holds since the last call through
-        the publisher; what did not reach the Kinesis audit stream."""
+        the publisher; what did not reach the audit queue."""
         self.unchecked = 0
         problems: list[str] = []
         alias = f"sentinel-{uuid.uuid4().hex[:8]}"
@@ -470,18 +476,18 @@ class Ledger:
         if failed:
             problems.append(f"the audit publisher failed {len(failed)} of {len(records)} "
                             f"records ({failure_summary(records, failed)})")
-        published = self.kinesis_logs()
+        published = self.audit_logs()
         expected = {record_id(r) for r in records}
         missing = expected - set(published)
         if missing:
             problems.append(f"{len(missing)} of {len(expected)} committed audit records did not "
-                            "reach the Kinesis audit stream")
+                            "reach the audit queue")
         if changed is None:
             problems.append("no valid change could be made after the example")
         elif not any(log["object_id"] == changed and log["action"] == "updated"
                      and (log.get("updated_values") or {}).get("team_alias") == alias
                      for log in published.values()):
-            problems.append("the valid change's audit record did not reach the audit stream")
+            problems.append("the valid change's audit record did not reach the audit queue")
         return problems
 
     def new_stream_records(self, limit: int = 1000) -> list[dict]:
@@ -497,16 +503,10 @@ class Ledger:
                     break
         return found
 
-    def kinesis_logs(self) -> dict[str, dict]:
-        """The AuditLogs put on the Kinesis stream since the last read, by id."""
-        found: dict[str, dict] = {}
-        while True:
-            records = self.kinesis_tail.poll()
-            for record in records:
-                log = json.loads(record["Data"])
-                found[log["id"]] = log
-            if len(records) < 1000:  # a shard's page is 1,000: no shard was cut short
-                return found
+    def audit_logs(self) -> dict[str, dict]:
+        """The AuditLogs sent to the audit queue since the last read, by id."""
+        logs = (json.loads(message["Body"]) for message in self.audit_tail.poll())
+        return {log["id"]: log for log in logs}
 
 
 def record_id(record: dict) -> str | None:
@@ -668,30 +668,26 @@ def handlers(api) -> None:
 
 
 @pytest.fixture(scope="module")
-def kinesis_tail(moto_endpoint) -> Any:
-    """The module's own Kinesis audit stream, read from its start on."""
-    from tests.support.audittail import KinesisTail
+def audit_tail(moto_endpoint) -> Any:
+    """The module's own audit queue, read by one consumer."""
+    from tests.support.audittail import QueueTail
 
-    create_stream(boto3.client("kinesis"), AUDIT_STREAM)
-    tail = KinesisTail(boto3.client("kinesis"), AUDIT_STREAM)
-    tail.refresh()
-    return tail
+    client = boto3.client("sqs")
+    return QueueTail(client, create_fifo_queue(client, AUDIT_QUEUE))
 
 
 @pytest.fixture
-def ledger(api, handlers, kinesis_tail, monkeypatch) -> Ledger:
-    """A table of the test's own (its audit records to the module's Kinesis stream)."""
+def ledger(api, handlers, audit_tail, monkeypatch) -> Ledger:
+    """A table of the test's own (its audit records to the module's audit queue)."""
     from teamledger.config import settings
 
     name = f"hostile-{uuid.uuid4().hex[:8]}"
     create_table(boto3.client("dynamodb"), name)
     monkeypatch.setenv("TABLE_NAME", name)
-    monkeypatch.setenv("AUDIT_STREAM_NAME", AUDIT_STREAM)
+    monkeypatch.setenv("AUDIT_QUEUE_URL", audit_tail.queue_url)
     settings.cache_clear()
-    kinesis_tail.poll()  # what earlier tests put is behind us
-    while kinesis_tail.poll():
-        pass
-    yield Ledger(api, name, kinesis_tail)
+    audit_tail.poll()  # what earlier tests sent is behind us
+    yield Ledger(api, name, audit_tail)
     monkeypatch.undo()
     settings.cache_clear()
     boto3.client("dynamodb").delete_table(TableName=name)

@@ -29,7 +29,7 @@ from teamledger.timestamps import utcnow
 from bench.handlers import Handlers
 from bench.request_counts import run
 from tests.support.client import MASTER_KEY, Api, Reply
-from tests.support.template import create_table, function_ids, load_template, routes
+from tests.support.template import configured, create_table, function_ids, load_template, routes
 
 # TransactWriteItems needs, per item, the action of a single write of that kind.
 TRANSACT_ITEM_ACTIONS = {"Put": "dynamodb:PutItem", "Update": "dynamodb:UpdateItem",
@@ -137,8 +137,17 @@ class RecordingApi(Api):
 
 
 # Beyond the table: the routes read the master key's secret (health does not authenticate);
-# the audit publisher puts onto the audit stream.
-OTHER_ACTIONS: dict[str, set[str]] = {"AuditPublisherFunction": {"kinesis:PutRecord"}}
+# the audit publisher sends to its carrier (SendMessageBatch is sqs:SendMessage), and with the
+# stack's own key asks KMS for data keys (SQS reads them back too). Per (AuditCarrier,
+# CreateAuditKmsKey); tests/integration/test_audit_stream.py records what it really calls.
+OTHER_ACTIONS: dict[tuple[str, str], dict[str, set[str]]] = {
+    ("sqs-fifo", "false"): {"AuditPublisherFunction": {"sqs:SendMessage"}},
+    ("sqs-fifo", "true"): {"AuditPublisherFunction": {"sqs:SendMessage", "kms:GenerateDataKey",
+                                                      "kms:Decrypt"}},
+    ("kinesis", "false"): {"AuditPublisherFunction": {"kinesis:PutRecord"}},
+    ("kinesis", "true"): {"AuditPublisherFunction": {"kinesis:PutRecord",
+                                                     "kms:GenerateDataKey"}},
+}
 SECRET_POLICY = {"AWSSecretsManagerGetSecretValuePolicy": {"SecretArn": {"Ref": "MasterKeySecret"}}}
 
 
@@ -176,19 +185,20 @@ def _granted(properties: dict) -> set[str]:
     return {action for action in _actions(properties) if action.startswith("dynamodb:")}
 
 
-def test_beyond_the_table_each_function_gets_the_secret_or_its_stream_only():
-    # Given the template's functions
-    template = load_template()
+@pytest.mark.parametrize(("carrier", "own_key"), list(OTHER_ACTIONS))
+def test_beyond_the_table_each_function_gets_the_secret_or_its_carrier_only(carrier, own_key):
+    # Given the template's functions, deployed with this audit carrier and key
+    template = configured(load_template(), AuditCarrier=carrier, CreateAuditKmsKey=own_key)
     routed = {route.function for route in routes(template)} - {"HealthLivelinessFunction"}
     for function in function_ids(template):
         properties = template["Resources"][function]["Properties"]
         policies = properties.get("Policies") or []
 
         # Then the routes that authenticate read the master key's secret, nothing else does,
-        # and no function gets another service's action but the audit publisher's stream
+        # and no function gets another service's action but the audit publisher's carrier
         assert (SECRET_POLICY in policies) == (function in routed), function
         others = {a for a in _actions(properties) if not a.startswith("dynamodb:")}
-        assert others == OTHER_ACTIONS.get(function, set()), function
+        assert others == OTHER_ACTIONS[carrier, own_key].get(function, set()), function
 
 
 def _error_paths(api: RecordingApi) -> None:
@@ -334,7 +344,7 @@ def recorded(recorder) -> dict[str, set[str]]:
 
 
 def test_each_function_is_granted_exactly_the_dynamodb_actions_it_calls(recorded):
-    template = load_template()
+    template = configured(load_template())
     resources = template["Resources"]
     routed = {route.function for route in routes(template)}
     problems = []
@@ -353,7 +363,7 @@ def test_each_function_is_granted_exactly_the_dynamodb_actions_it_calls(recorded
 
 def test_an_action_granted_on_some_partitions_only_is_called_on_those(recorder):
     # Given the statements with a LeadingKeys condition (the Idempotency-Key records, say)
-    resources = load_template()["Resources"]
+    resources = configured(load_template())["Resources"]
     problems = []
     for (function, action), partitions in recorder.partitions.items():
         patterns = _conditioned(resources[function]["Properties"])[action]

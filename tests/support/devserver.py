@@ -8,9 +8,10 @@ that route's `lambda_handler`, and the handler's result goes back the way API Ga
 Environment read: PORT (3000), AWS_ENDPOINT_URL (unset: a moto server is started on loopback),
 TABLE_NAME (teamledger), MASTER_KEY (unset: a random one, printed; a weak one is accepted with a
 loud warning, since the handlers get LOCAL_DEV=true, where a deployed function refuses it),
-AVAILABLE_TEAMS, AUDIT_STREAM_NAME (teamledger-audit), BUDGET_RESET_INTERVAL (60: seconds
-between budget resets), DATA_DIR (.devserver/data, relative to the repo root; empty: keep
-nothing), WORKERS (4).
+AVAILABLE_TEAMS, AUDIT_CARRIER (sqs-fifo: the FIFO queue teamledger-audit.fifo, as a stack
+deploys by default; kinesis: the stream AUDIT_STREAM_NAME, teamledger-audit),
+BUDGET_RESET_INTERVAL (60: seconds between budget resets), DATA_DIR (.devserver/data, relative
+to the repo root; empty: keep nothing), WORKERS (4).
 
 The handlers run in up to WORKERS worker processes (tests/support/devworkers.py), one invocation
 at a time each, as Lambda runs concurrent invocations in separate execution environments: with
@@ -34,9 +35,10 @@ run with DATA_DIR empty. With AWS_ENDPOINT_URL, the data is that endpoint's to k
 The console holds the banner, then one access line per request (and what goes wrong): the
 Powertools metrics (EMF JSON, meant for CloudWatch) are off and its warning about that is muted.
 
-It also creates the Kinesis audit stream and polls the table's stream into the functions of the
-template's DynamoDB events (the audit publisher) as their event-source mapping would. Where its
-endpoint is goes to `.devserver/<PORT>.json` (tests/support/devstate.py) for `make audit-tail`.
+It also creates the audit carrier (the FIFO queue, or the Kinesis stream) and polls the table's
+stream into the functions of the template's DynamoDB events (the audit publisher) as their
+event-source mapping would. Where its endpoint and carrier are goes to `.devserver/<PORT>.json`
+(tests/support/devstate.py) for `make audit-tail`.
 """
 
 from __future__ import annotations
@@ -78,6 +80,7 @@ from tests.support.streams import QueueDeadLetters, StreamPoller
 from tests.support.template import (
     REPO_ROOT,
     Route,
+    create_fifo_queue,
     create_queue,
     create_stream,
     create_table,
@@ -396,6 +399,8 @@ class DevServer:
         self.endpoint_url: str | None = None
         self.table_name = DEFAULT_TABLE_NAME
         self.audit_stream_name = devstate.DEFAULT_AUDIT_STREAM_NAME
+        self.audit_carrier = devstate.DEFAULT_AUDIT_CARRIER
+        self.audit_queue_url = ""
         # start() adds the stream pollers and the budget reset schedule.
         self.background_tasks: list[BackgroundTask] = []
         self._moto: moto_server.ThreadedMotoServer | moto_server.JournaledMotoServer | None = None
@@ -418,12 +423,12 @@ class DevServer:
         layer_dirs = _put_layers_on_path(template)
         self._start_dynamodb_endpoint(template)
         self._configure_environment(template)
+        self._create_audit_carrier(template)
         if self.workers:
             # The environment the handlers read, as configured above: the workers get it whole.
             self._pool = devworkers.WorkerPool(self.workers, dict(os.environ), layer_dirs)
             self._pool.start()
         table = create_table(boto3.client("dynamodb"), self.table_name, template)
-        create_stream(boto3.client("kinesis"), self.audit_stream_name, template)
         self.background_tasks += self._stream_pollers(template, table["LatestStreamArn"])
         self.background_tasks.append(ResetSchedule(_INVOCATION_LOCK))
         self._http = ApiGatewayHttpServer((HOST, self.port),
@@ -432,7 +437,18 @@ class DevServer:
             task.start()
         devstate.write(devstate.DevState(
             port=self._http.server_address[1], pid=os.getpid(), endpoint_url=self.endpoint_url,
-            table_name=self.table_name, audit_stream_name=self.audit_stream_name))
+            table_name=self.table_name, audit_stream_name=self.audit_stream_name,
+            audit_carrier=self.audit_carrier, audit_queue_url=self.audit_queue_url))
+
+    def _create_audit_carrier(self, template: dict) -> None:
+        """The carrier AUDIT_CARRIER names, made from its template resource; the functions get
+        its URL (the queue) or name (the stream), as the template gives them."""
+        if self.audit_carrier == "kinesis":
+            create_stream(boto3.client("kinesis"), self.audit_stream_name, template)
+            return
+        self.audit_queue_url = create_fifo_queue(
+            boto3.client("sqs"), devstate.DEFAULT_AUDIT_QUEUE_NAME, template)
+        self._set_env("AUDIT_QUEUE_URL", self.audit_queue_url)
 
     def _stream_pollers(self, template: dict, stream_arn: str) -> list[BackgroundTask]:
         """One poller per stream consumer of the table; a consumer with an on-failure
@@ -494,6 +510,10 @@ class DevServer:
         self._set_env("TABLE_NAME", self.table_name)
         self.audit_stream_name = os.environ.get("AUDIT_STREAM_NAME") or self.audit_stream_name
         self._set_env("AUDIT_STREAM_NAME", self.audit_stream_name)
+        self.audit_carrier = os.environ.get("AUDIT_CARRIER") or self.audit_carrier
+        if self.audit_carrier not in ("sqs-fifo", "kinesis"):
+            raise SystemExit(f"AUDIT_CARRIER is {self.audit_carrier!r}: sqs-fifo or kinesis")
+        self._set_env("AUDIT_CARRIER", self.audit_carrier)
         if not self.master_key:
             self.master_key = os.environ.get("MASTER_KEY")
         if not self.master_key:
@@ -596,8 +616,9 @@ def _print_banner(server: DevServer) -> None:
     print(f"  master key: {server.master_key}   ({origin})", flush=True)
     _warn_if_weak(server.master_key)
     print(f"  table:      {server.table_name} at {endpoint}", flush=True)
-    print(f"  audit:      Kinesis stream {server.audit_stream_name} "
-          f"(make audit-tail PORT={server.port})", flush=True)
+    carrier = (f"Kinesis stream {server.audit_stream_name}" if server.audit_carrier == "kinesis"
+               else f"SQS FIFO queue {devstate.DEFAULT_AUDIT_QUEUE_NAME}")
+    print(f"  audit:      {carrier} (make audit-tail PORT={server.port})", flush=True)
     print(f"  data:       {_data_note(server)}", flush=True)
     print(f"  workers:    {_workers_note(server)}", flush=True)
     if server.journal is not None and server.journal.replayed.diverged:

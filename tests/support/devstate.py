@@ -17,6 +17,8 @@ from tests.support.template import REPO_ROOT
 STATE_DIR = REPO_ROOT / ".devserver"
 DEFAULT_PORT = 3000
 DEFAULT_AUDIT_STREAM_NAME = "teamledger-audit"
+DEFAULT_AUDIT_QUEUE_NAME = "teamledger-audit.fifo"
+DEFAULT_AUDIT_CARRIER = "sqs-fifo"  # template.yaml's AuditCarrier default; or "kinesis"
 # What a local endpoint needs and a machine may not have set.
 LOCAL_AWS_DEFAULTS = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -33,6 +35,9 @@ class DevState:
     endpoint_url: str
     table_name: str
     audit_stream_name: str
+    # What the audit publisher sends to (AUDIT_CARRIER), and the queue's URL on that carrier
+    audit_carrier: str = DEFAULT_AUDIT_CARRIER
+    audit_queue_url: str = ""
 
 
 def state_path(port: int) -> Path:
@@ -100,3 +105,19 @@ def use_dev_endpoint() -> tuple[str, str]:
         state.audit_stream_name if state else DEFAULT_AUDIT_STREAM_NAME)
     return endpoint, stream
 
+
+def audit_carrier(stream_name: str) -> tuple[str, str]:
+    """What the dev server on PORT publishes audit records to, after use_dev_endpoint:
+    ("kinesis", the stream's name) or ("sqs-fifo", the queue's URL); AUDIT_CARRIER and
+    AUDIT_QUEUE_URL override what it recorded, as for the server itself."""
+    state = read(int(os.environ.get("PORT") or DEFAULT_PORT))
+    carrier = os.environ.get("AUDIT_CARRIER") or (
+        state.audit_carrier if state else DEFAULT_AUDIT_CARRIER)
+    if carrier == "kinesis":
+        return carrier, stream_name
+    url = os.environ.get("AUDIT_QUEUE_URL") or (state.audit_queue_url if state else "")
+    if not url:  # an endpoint of one's own: the queue under its default name
+        import boto3
+
+        url = boto3.client("sqs").get_queue_url(QueueName=DEFAULT_AUDIT_QUEUE_NAME)["QueueUrl"]
+    return carrier, str(url)

@@ -47,6 +47,68 @@ def load_template(path: str | Path = "template.yaml") -> dict[str, Any]:
         return yaml.load(stream, Loader=CloudFormationLoader)
 
 
+_NO_VALUE = object()
+
+
+class _Deployment:
+    """The template's conditions and Fn::Ifs under one set of parameter values."""
+
+    def __init__(self, template: dict[str, Any], parameters: dict[str, str]):
+        self.template = template
+        self.values = {name: str(p.get("Default", ""))
+                       for name, p in template.get("Parameters", {}).items()} | parameters
+        self.decided: dict[str, bool] = {}
+
+    def condition(self, name: str) -> bool:
+        if name not in self.decided:
+            self.decided[name] = self.holds(self.template["Conditions"][name])
+        return self.decided[name]
+
+    def operand(self, value: Any) -> Any:
+        return self.values[value["Ref"]] if isinstance(value, dict) and "Ref" in value else value
+
+    def holds(self, expression: dict[str, Any]) -> bool:
+        ((function, arguments),) = expression.items()
+        if function == "Condition":
+            return self.condition(arguments)
+        if function == "Fn::Equals":
+            return bool(self.operand(arguments[0]) == self.operand(arguments[1]))
+        if function == "Fn::Not":
+            return not self.holds(arguments[0])
+        results = [self.holds(argument) for argument in arguments]
+        if function in ("Fn::And", "Fn::Or"):
+            return all(results) if function == "Fn::And" else any(results)
+        raise ValueError(f"not a condition function: {function}")
+
+    def resolve(self, node: Any) -> Any:
+        if isinstance(node, list):
+            return [item for item in map(self.resolve, node) if item is not _NO_VALUE]
+        if not isinstance(node, dict):
+            return node
+        if node == {"Ref": "AWS::NoValue"}:
+            return _NO_VALUE
+        if set(node) == {"Fn::If"}:
+            name, chosen, other = node["Fn::If"]
+            return self.resolve(chosen if self.condition(name) else other)
+        return {key: value for key, value in ((k, self.resolve(v)) for k, v in node.items())
+                if value is not _NO_VALUE}
+
+
+def configured(template: dict[str, Any], **parameters: str) -> dict[str, Any]:
+    """The template as CloudFormation deploys it with these parameters (the others at their
+    defaults): its conditions decided, each Fn::If replaced by its chosen branch, AWS::NoValue
+    dropped, and the resources and outputs of a false condition left out. Other intrinsics stay
+    as they are."""
+    deployment = _Deployment(template, parameters)
+    result = copy.deepcopy(template)
+    result["Globals"] = deployment.resolve(template.get("Globals", {}))
+    for section in ("Resources", "Outputs"):
+        result[section] = {
+            name: deployment.resolve(body) for name, body in template.get(section, {}).items()
+            if "Condition" not in body or deployment.condition(body["Condition"])}
+    return result
+
+
 def table_definition(template: dict[str, Any]) -> dict[str, Any]:
     """`create_table` kwargs (all but TableName) from the `Table` resource's Properties."""
     props = template["Resources"]["Table"]["Properties"]
@@ -120,6 +182,18 @@ def create_stream(client: Any, stream_name: str, template: dict[str, Any] | None
     client.get_waiter("stream_exists").wait(
         StreamName=stream_name, WaiterConfig={"Delay": 1, "MaxAttempts": 60}
     )
+
+
+def create_fifo_queue(client: Any, queue_name: str, template: dict[str, Any] | None = None,
+                      logical_id: str = "AuditQueue") -> str:
+    """Create the FIFO queue of the `logical_id` resource (its FIFO, deduplication and retention
+    attributes) if it is missing; its URL. Encryption is AWS's concern, not moto's."""
+    template = template if template is not None else load_template()
+    props = template["Resources"][logical_id]["Properties"]
+    attributes = {name: str(props[name]).lower() if isinstance(props[name], bool)
+                  else str(props[name])
+                  for name in ("FifoQueue", "ContentBasedDeduplication", "MessageRetentionPeriod")}
+    return str(client.create_queue(QueueName=queue_name, Attributes=attributes)["QueueUrl"])
 
 
 def create_queue(client: Any, queue_name: str) -> str:

@@ -8,6 +8,7 @@ from teamledger.store import keys as table_keys
 from tests.support.streams import passes
 from tests.support.template import (
     REPO_ROOT,
+    configured,
     load_template,
     routes,
     stream_consumers,
@@ -17,9 +18,15 @@ from tests.support.template import (
 WRITE_ACTIONS = {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"}
 
 
+# The audit carrier's configurations (AuditCarrier x CreateAuditKmsKey); the first is the default.
+AUDIT_CONFIGURATIONS = [{}, {"CreateAuditKmsKey": "true"}, {"AuditCarrier": "kinesis"},
+                        {"AuditCarrier": "kinesis", "CreateAuditKmsKey": "true"}]
+
+
 @pytest.fixture(scope="module")
 def template():
-    return load_template()
+    """The template as deployed with its parameters' defaults."""
+    return configured(load_template())
 
 
 def functions(template):
@@ -148,31 +155,100 @@ def test_spend_order_consumer_may_update_the_spend_order_only(template):
         "SPENDORDER#*"]
 
 
-def test_audit_publisher_may_put_to_its_stream_and_touch_its_markers_only(template):
-    props = functions(template)["AuditPublisherFunction"]
+@pytest.mark.parametrize("parameters", AUDIT_CONFIGURATIONS)
+def test_audit_publisher_may_send_to_its_carrier_and_touch_its_markers_only(parameters):
+    # Given the template deployed with this carrier and key
+    deployed = configured(load_template(), **parameters)
+    props = functions(deployed)["AuditPublisherFunction"]
     statements = [s for policy in props["Policies"] for s in policy["Statement"]]
+    on_kinesis = parameters.get("AuditCarrier") == "kinesis"
+    carrier, send = (("AuditStream", "kinesis:PutRecord") if on_kinesis
+                     else ("AuditQueue", "sqs:SendMessage"))
+    own_key = parameters.get("CreateAuditKmsKey") == "true"
+    key_actions = ({"kms:GenerateDataKey"} if on_kinesis
+                   else {"kms:GenerateDataKey", "kms:Decrypt"}) if own_key else set()
 
-    # Then: PutRecord on the audit stream; markers read and written by key, no index, no
-    # other key prefix; no secret, no transaction, no update or delete
-    assert granted_actions(props) == {"kinesis:PutRecord", "dynamodb:BatchGetItem",
-                                      "dynamodb:PutItem"}
-    (kinesis,) = [s for s in statements if s["Action"] == "kinesis:PutRecord"]
-    assert kinesis["Resource"] == {"Fn::GetAtt": ["AuditStream", "Arn"]}
+    # Then: its carrier's send on that carrier only (the key's data keys if the stack has a
+    # key); markers read and written by key, no index, no other key prefix; no secret, no
+    # transaction, no update or delete
+    assert granted_actions(props) == {send, "dynamodb:BatchGetItem",
+                                      "dynamodb:PutItem"} | key_actions
+    (sends,) = [s for s in statements if s["Action"] == send]
+    assert sends["Resource"] == {"Fn::GetAtt": [carrier, "Arn"]}
+    keys = [s for s in statements if str(s["Action"]).startswith(("kms:", "['kms:"))]
+    assert [k["Resource"] for k in keys] == ([{"Fn::GetAtt": ["AuditKmsKey", "Arn"]}]
+                                             if own_key else [])
     (table,) = [s for s in statements if "dynamodb:PutItem" in s["Action"]]
     assert table["Resource"] == {"Fn::GetAtt": ["Table", "Arn"]}
     leading_keys = table["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"]
     assert leading_keys == [f"{table_keys.AUDIT_PUBLISHED_PREFIX}*"]
+    # And its environment names its carrier, and only that one
+    variables = props["Environment"]["Variables"]
+    assert variables["AUDIT_CARRIER"] == {"Ref": "AuditCarrier"}
+    expected = {"AUDIT_STREAM_NAME": {"Ref": "AuditStream"}} if on_kinesis else {
+        "AUDIT_QUEUE_URL": {"Ref": "AuditQueue"}}
+    assert {name: value for name, value in variables.items()
+            if name in ("AUDIT_STREAM_NAME", "AUDIT_QUEUE_URL")} == expected
 
 
-def test_audit_stream_is_on_demand_encrypted_and_keeps_records_as_the_parameter_says(template):
-    stream = template["Resources"]["AuditStream"]
-    retention = template["Parameters"]["AuditStreamRetentionHours"]
+def test_the_default_carrier_is_the_fifo_queue_without_a_customer_managed_key(template):
+    parameters = load_template()["Parameters"]
 
-    assert stream["Type"] == "AWS::Kinesis::Stream"
-    assert stream["Properties"]["StreamModeDetails"] == {"StreamMode": "ON_DEMAND"}
-    assert stream["Properties"]["StreamEncryption"] == {
-        "EncryptionType": "KMS", "KeyId": "alias/aws/kinesis"}
-    assert stream["Properties"]["RetentionPeriodHours"] == {"Ref": "AuditStreamRetentionHours"}
+    assert parameters["AuditCarrier"]["Default"] == "sqs-fifo"
+    assert parameters["AuditCarrier"]["AllowedValues"] == ["sqs-fifo", "kinesis"]
+    assert parameters["CreateAuditKmsKey"]["Default"] == "false"
+    # (so the default stack has no Kinesis stream and no key: nothing billed per hour)
+    kinds = {resource["Type"] for resource in template["Resources"].values()}
+    assert "AWS::Kinesis::Stream" not in kinds and "AWS::KMS::Key" not in kinds
+
+
+@pytest.mark.parametrize("parameters", AUDIT_CONFIGURATIONS)
+def test_exactly_one_carrier_exists_encrypted_and_kept_when_the_stack_goes(parameters):
+    # Given the template deployed with this carrier and key
+    resources = configured(load_template(), **parameters)["Resources"]
+    on_kinesis = parameters.get("AuditCarrier") == "kinesis"
+    own_key = parameters.get("CreateAuditKmsKey") == "true"
+    key_arn = {"Fn::GetAtt": ["AuditKmsKey", "Arn"]}
+
+    # Then there is one carrier, and it outlives the stack (with the key that encrypts it)
+    assert ("AuditStream" in resources, "AuditQueue" in resources) == (on_kinesis, not on_kinesis)
+    carrier = resources["AuditStream" if on_kinesis else "AuditQueue"]
+    kept = [carrier] + ([resources["AuditKmsKey"]] if own_key else [])
+    assert all(r["DeletionPolicy"] == r["UpdateReplacePolicy"] == "Retain" for r in kept)
+    assert ("AuditKmsKey" in resources) == own_key
+    props = carrier["Properties"]
+    if on_kinesis:
+        # And the stream is on demand, KMS-encrypted (AWS's key or the stack's)
+        assert props["StreamModeDetails"] == {"StreamMode": "ON_DEMAND"}
+        assert props["StreamEncryption"] == {
+            "EncryptionType": "KMS", "KeyId": key_arn if own_key else "alias/aws/kinesis"}
+        assert props["RetentionPeriodHours"] == {"Ref": "AuditStreamRetentionHours"}
+    else:
+        # And the queue is FIFO, deduplicated by the id the publisher sends, kept 14 days,
+        # encrypted by SQS's own key or the stack's
+        assert (props["FifoQueue"], props["ContentBasedDeduplication"]) == (True, False)
+        assert props["MessageRetentionPeriod"] == 14 * 24 * 3600
+        encryption = {k: v for k, v in props.items()
+                      if k in ("SqsManagedSseEnabled", "KmsMasterKeyId")}
+        assert encryption == ({"KmsMasterKeyId": key_arn} if own_key
+                              else {"SqsManagedSseEnabled": True})
+    if own_key:
+        assert resources["AuditKmsKey"]["Properties"]["EnableKeyRotation"] is True
+
+
+@pytest.mark.parametrize("parameters", AUDIT_CONFIGURATIONS)
+def test_the_outputs_name_the_carrier_deployed(parameters):
+    outputs = configured(load_template(), **parameters)["Outputs"]
+    on_kinesis = parameters.get("AuditCarrier") == "kinesis"
+
+    audit = {name for name in outputs if name.startswith("Audit") and "DeadLetter" not in name}
+    assert audit == ({"AuditStreamName"} if on_kinesis else {"AuditQueueUrl", "AuditQueueArn"}) | (
+        {"AuditKmsKeyArn"} if parameters.get("CreateAuditKmsKey") == "true" else set())
+
+
+def test_audit_stream_keeps_records_as_the_parameter_says():
+    retention = load_template()["Parameters"]["AuditStreamRetentionHours"]
+
     assert (retention["Default"], retention["MinValue"], retention["MaxValue"]) == (24, 24, 8760)
 
 

@@ -1,6 +1,6 @@
 """AuditStore: AuditLog items, written inside the transaction of the change they describe,
 read newest first by a key (never a scan), and the publisher's markers of what reached the
-Kinesis stream.
+audit carrier.
 
 Reads: `object_id` its own partition (a consistent Query: a change shows as soon as its
 request returned), else `changed_by` GSI9, else `table_name` GSI10, else GSI8 (every record).

@@ -89,7 +89,7 @@ def audit_table_partition(table_name: str) -> str:
     return f"AUDITTABLE#{table_name}"
 
 
-# The audit publisher's note that a record reached the Kinesis stream (template.yaml lets the
+# The audit publisher's note that a record reached the audit carrier (template.yaml lets the
 # publisher write these keys only: keep the prefix in step with its LeadingKeys condition).
 AUDIT_PUBLISHED_PREFIX = "AUDITPUB#"
 
