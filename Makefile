@@ -21,7 +21,7 @@ LITELLM_CONFIG ?= integrations/litellm/config.yaml
 LITELLM_CLIENT_VENV := .venv-litellm-client
 PY := $(VENV)/bin/python
 
-.PHONY: dev dev-reset audit-tail reset-budgets test unit plugin integration e2e lint typecheck validate scan build bench openapi load fuzz litellm compat clean
+.PHONY: dev dev-reset audit-tail reset-budgets test unit plugin integration e2e browser lint typecheck validate scan build bench openapi load fuzz litellm compat clean
 
 $(VENV)/.installed: requirements.txt shared/requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -89,7 +89,7 @@ audit-tail: $(VENV)/.installed
 reset-budgets: $(VENV)/.installed
 	@PORT=$(PORT) $(PY) -m tests.support.resetbudgets
 
-test: lint typecheck validate scan unit plugin integration e2e compat build
+test: lint typecheck validate scan unit plugin integration e2e browser compat build
 
 lint: $(VENV)/.installed
 	$(PY) -m ruff check .
@@ -116,6 +116,14 @@ compat: $(VENV)/.installed $(LITELLM_CLIENT_VENV)/.installed
 # tests/e2e/test_litellm_proxy.py starts LiteLLM proxies from $(LITELLM_VENV).
 e2e: $(VENV)/.installed $(LITELLM_VENV)/.installed
 	$(PY) -m pytest -q tests/e2e
+
+# The console (/ui) in headless Chromium against a dev server of its own; screenshots go to
+# .browser-screenshots/. Debian's chromium and chromium-driver are installed when missing (as
+# root, or with sudo).
+browser: $(VENV)/.installed
+	@if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then \
+		$$( [ "$$(id -u)" = 0 ] || echo sudo ) sh -c 'apt-get update && apt-get install -y chromium chromium-driver'; fi
+	$(PY) -m pytest -q tests/browser
 
 validate: $(TOOLS)/.installed
 # --config-env translate-only: a config env with no settings, so samconfig's `lint = true` does

@@ -99,6 +99,8 @@ EXPECTED: dict[str, Callable[[Any, str | None], bool]] = {
     "audit": lambda body, _: [(r["action"], r["table_name"]) for r in body["data"]][:2] == [
         ("deleted", "LiteLLM_TeamTable"), ("updated", "LiteLLM_TeamTable")],
     "health_liveliness": lambda body, _: body == "I'm alive!",
+    # The console's files (its last route, /ui/{proxy+}): the page, as HTML
+    "ui": lambda body, _: "<title>TeamLedger console</title>" in body,
 }
 
 
@@ -133,6 +135,8 @@ def load_event(name: str, token: str | None = None) -> dict:
 def invoke(route: Route, event: dict) -> tuple[int, Any]:
     handler = getattr(importlib.import_module(route.module), route.handler)
     result = handler(event, lambda_context(route.function))
+    if not (result.get("headers") or {}).get("Content-Type", "").startswith("application/json"):
+        return result["statusCode"], result.get("body")  # the console's files: text
     return result["statusCode"], json.loads(result.get("body") or "null")
 
 

@@ -54,8 +54,9 @@ NOT_ROUTES: dict[str, set[str]] = {
     "AuditPublisherFunction": {"dynamodb:BatchGetItem", "dynamodb:PutItem"},
     # The spend order's items: one UpdateItem each.
     "SpendOrderFunction": {"dynamodb:UpdateItem"},
-    # Touches nothing.
+    # Touch nothing (the console's files are read from the function's package).
     "HealthLivelinessFunction": set(),
+    "UiFunction": set(),
 }
 
 
@@ -189,7 +190,8 @@ def _granted(properties: dict) -> set[str]:
 def test_beyond_the_table_each_function_gets_the_secret_or_its_carrier_only(carrier, own_key):
     # Given the template's functions, deployed with this audit carrier and key
     template = configured(load_template(), AuditCarrier=carrier, CreateAuditKmsKey=own_key)
-    routed = {route.function for route in routes(template)} - {"HealthLivelinessFunction"}
+    routed = {route.function for route in routes(template)} - {"HealthLivelinessFunction",
+                                                               "UiFunction"}
     for function in function_ids(template):
         properties = template["Resources"][function]["Properties"]
         policies = properties.get("Policies") or []

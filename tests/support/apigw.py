@@ -86,12 +86,15 @@ def http_event(
 
 def path_parameters(template: str, path: str) -> dict[str, str] | None:
     """The path parameters of `path` under a route's path template (`/key/{key}/regenerate`:
-    each `{name}` one whole segment, percent-decoded), or None if the path is not the route's."""
-    names = re.findall(r"{(\w+)}", template)
+    each `{name}` one whole segment; a greedy `{name+}` the rest of the path, slashes
+    included; percent-decoded), or None if the path is not the route's."""
+    names = re.findall(r"{(\w+)\+?}", template)
     if not names:
         return {} if template == path else None
-    pattern = "".join(f"(?P<{part[1:-1]}>[^/]+)" if re.fullmatch(r"{\w+}", part)
-                      else re.escape(part) for part in re.split(r"({\w+})", template))
+    pattern = "".join(
+        f"(?P<{part[1:-1]}>[^/]+)" if re.fullmatch(r"{\w+}", part)
+        else f"(?P<{part[1:-2]}>.+)" if re.fullmatch(r"{\w+\+}", part)
+        else re.escape(part) for part in re.split(r"({\w+\+?})", template))
     found = re.fullmatch(pattern, path)
     if found is None:
         return None

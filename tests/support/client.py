@@ -53,7 +53,10 @@ class Api:
         handler = getattr(importlib.import_module(route.module), route.handler)
         result = handler(event, lambda_context(route.function))
         text = result.get("body") or "null"
-        return Reply(result["statusCode"], json.loads(text), result.get("headers") or {})
+        headers = result.get("headers") or {}
+        if headers.get("Content-Type", "application/json").startswith("application/json"):
+            return Reply(result["statusCode"], json.loads(text), headers)
+        return Reply(result["statusCode"], text, headers)  # the console's files
 
     def get(self, path: str, **kwargs) -> Reply:
         return self.call("GET", path, **kwargs)

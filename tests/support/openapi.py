@@ -34,6 +34,16 @@ JSON = "application/json"
 SECURITY_SCHEME = "bearerKey"
 # Served without a key (lambda_entry(app, public=True)); tests check that all others answer 401.
 PUBLIC_ROUTES = frozenset({("GET", "/health/liveliness")})
+# The admin console's files (functions/ui): HTML, scripts and styles without a key, not the JSON
+# API, so not in the document (a browser is their client; tests/integration/test_console_files.py
+# and tests/browser test them).
+CONSOLE_ROUTES = frozenset({("GET", "/ui"), ("GET", "/ui/{proxy+}")})
+
+
+def api_routes(template: dict) -> list[Route]:
+    """template.yaml's routes of the JSON API: all but the console's files."""
+    return [r for r in routes(template) if (r.method, r.path) not in CONSOLE_ROUTES]
+
 
 # Business rules (400), unknown objects (404) and route-specific reasons for a shared status, by
 # route, and why: read from the layer (where it raises BadRequest, NotFound, Unauthorized, and
@@ -433,7 +443,7 @@ def build(template: dict | None = None) -> dict:
     for layer in layer_dirs(template):
         if layer not in sys.path:
             sys.path.insert(0, layer)
-    route_list = routes(template)
+    route_list = api_routes(template)
     unknown = set(ROUTE_ERRORS) - {(r.method, r.path) for r in route_list}
     if unknown:
         raise MergeError(f"ROUTE_ERRORS names routes template.yaml does not have: {unknown}")

@@ -7,7 +7,12 @@ import re
 from aws_lambda_powertools.logging.lambda_context import build_lambda_context_model
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 
-from tests.support.apigw import api_gateway_sends_as_text, http_event, lambda_context
+from tests.support.apigw import (
+    api_gateway_sends_as_text,
+    http_event,
+    lambda_context,
+    path_parameters,
+)
 
 
 def test_route_key_paths_and_method_follow_the_request():
@@ -184,3 +189,12 @@ def test_lambda_context_has_what_powertools_reads():
     assert context.log_stream_name
     assert context.get_remaining_time_in_millis() == 10_000
     assert build_lambda_context_model(context).function_request_id == context.aws_request_id
+
+
+def test_a_greedy_path_parameter_takes_the_rest_of_the_path():
+    # As API Gateway matches /ui/{proxy+}: one or more segments, decoded; /ui itself is not it
+    assert path_parameters("/ui/{proxy+}", "/ui/views/team.js") == {"proxy": "views/team.js"}
+    assert path_parameters("/ui/{proxy+}", "/ui/a%20b.js") == {"proxy": "a b.js"}
+    assert path_parameters("/ui/{proxy+}", "/ui") is None
+    assert path_parameters("/ui/{proxy+}", "/uix/app.js") is None
+    assert path_parameters("/team/{team_id}", "/team/a/b") is None

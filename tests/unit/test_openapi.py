@@ -6,7 +6,7 @@ import json
 import pytest
 
 from tests.support import openapi
-from tests.support.template import load_template, routes
+from tests.support.template import load_template
 
 METHODS = ("get", "put", "post", "delete", "patch", "head", "options", "trace")
 
@@ -48,7 +48,7 @@ def test_generating_twice_gives_the_same_text(generated):
 
 def test_the_document_has_exactly_the_routes_of_the_template(committed):
     # Given the HttpApi events of template.yaml
-    deployed = {(route.method, route.path) for route in routes(load_template())}
+    deployed = {(route.method, route.path) for route in openapi.api_routes(load_template())}
     # When the document's paths and methods are listed
     documented = {(method, path) for method, path, _ in operations(committed)}
     # Then every deployed route is documented, and nothing else is

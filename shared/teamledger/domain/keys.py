@@ -19,6 +19,7 @@ from teamledger.domain.scopes import stable_id
 from teamledger.domain.views import listed_key
 from teamledger.errors import BadRequest, Forbidden, NotFound
 from teamledger.http.models import (
+    CallerKey,
     GeneratedKey,
     KeyDeleteRequest,
     KeyGenerateRequest,
@@ -134,8 +135,16 @@ def _commit_new_key(actor: Actor, request: KeyGenerateRequest, user_id: str | No
 
 
 def key_info(actor: Actor, key: str | None) -> KeyInfo:
+    """A key; with no `key`, the caller's own (who am I), its user's role included. The
+    master key is no stored key: it answers as its caller, `default_user_id`, `proxy_admin`,
+    named by its label as the audit names it (nothing derived from it is ever answered)."""
     caller = actor.caller
     check_gate(caller, Action.KEY_READ)
+    if not key and caller.is_master:
+        label = audit.MASTER_KEY_LABEL
+        return KeyInfo(key=label, info=CallerKey(
+            token=label, token_id=label, key_name=None, user_id=caller.user_id,
+            user_role=caller.role))
     token = (token_for(key) or "") if key else caller.token
     item = stores().keys.with_spend(token) if token else None
     relations = set()
@@ -151,7 +160,8 @@ def key_info(actor: Actor, key: str | None) -> KeyInfo:
     authorize(caller, Action.KEY_READ, exists=item is not None, what="Key",
               relations=relations)
     assert item is not None  # authorize refused an unknown key
-    return KeyInfo(key=token, info=listed_key(item))
+    role = caller.role if token == caller.token else None
+    return KeyInfo(key=token, info=CallerKey(**listed_key(item).model_dump(), user_role=role))
 
 
 def team_key_relations(caller: Caller, route: str,

@@ -532,9 +532,23 @@ class UserInfo(Response):
     teams: list[ListedTeam]  # with this user's membership and keys only
 
 
+class CallerKey(Key):
+    """GET /key/info's `info`: a Key, and the role of its user when it is the caller's own
+    (who am I). The master key is no stored key: it has no name nor times (null)."""
+
+    # Wider than Key's: only the master key's answer has them null.
+    key_name: str | None  # type: ignore[assignment]
+    created_at: str | None = None  # type: ignore[assignment]
+    updated_at: str | None = Field(  # type: ignore[assignment]
+        default=None, description="The last change of the key (`created_at` for a key never "
+                                  "changed); null for the master key")
+    user_role: str | None = Field(default=None, description="The caller's role, when the key "
+                                                            "is the caller's own; else null")
+
+
 class KeyInfo(Response):
     key: str
-    info: Key
+    info: CallerKey
 
 
 class KeysDeleted(Response):
