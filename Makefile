@@ -138,8 +138,12 @@ scan: $(CHECKOV)/.installed
 	$(CHECKOV)/bin/checkov --file template.yaml --framework cloudformation --compact --quiet \
 		--skip-download
 
-build: $(TOOLS)/.installed
+# The layer ships botocore's data as a marshal cache (shared/teamledger/store/botocore_data.py),
+# written first by the layer's Python and botocore (shared/requirements.txt pins it).
+build: $(TOOLS)/.installed $(VENV)/.installed
+	PYTHONPATH=shared $(PY) -m teamledger.store.botocore_data
 	$(if $(PY312),SAM_CLI_TELEMETRY=0 PATH=$(dir $(PY312)):$$PATH $(TOOLS)/bin/sam build,@echo "build skipped: sam build needs python3.12 (the Lambda runtime) and none was found (pyenv install 3.12)")
+	$(if $(PY312),test -d .aws-sam/build/SharedLayer/python/teamledger/store/_botocore_data,)
 
 # docs/openapi.json from the route functions' code; tests/unit/test_openapi.py fails when stale.
 openapi: $(VENV)/.installed

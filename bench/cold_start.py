@@ -1,5 +1,10 @@
 """Section 2: import + init of each function versus `import boto3` + a DynamoDB client, each in
-a fresh interpreter with .pyc caches, in the environment Lambda gives (tracing active)."""
+a fresh interpreter with .pyc caches, in the environment Lambda gives (tracing active), with
+the layer as `make build` ships it (botocore's data cache written first).
+
+Each run reports its wall time and its CPU time. The verdict is on wall time, as Lambda's cold
+start is; CPU time is shown beside it because it is what a busy machine disturbs least (an
+import is CPU work; on a shared machine the wall time also holds other processes' turns)."""
 
 import os
 import statistics
@@ -13,13 +18,13 @@ from bench.tables import render, verdict
 REPO_ROOT = Path(__file__).resolve().parents[1]
 ROUNDS = 7
 FUNCTIONS_PER_BASELINE = 2  # a baseline run right before every pair of function runs
-TARGET_RATIO = 1.3
+TARGET_RATIO = 1.2
 # The functions that never call DynamoDB (ui: the console's files)
 TABLE_FREE = frozenset({"health_liveliness", "ui"})
 PROFILED = "team_new"
 
-_TIMED = "import time\nstarted = time.perf_counter_ns()\n{body}\n" \
-         "print(time.perf_counter_ns() - started)\n"
+_TIMED = ("import time\nstarted, cpu = time.perf_counter_ns(), time.process_time_ns()\n{body}\n"
+          "print(time.perf_counter_ns() - started, time.process_time_ns() - cpu)\n")
 BASELINE = _TIMED.format(body="import boto3\nboto3.client('dynamodb')")
 
 
@@ -52,8 +57,10 @@ def _run(code: str, *flags: str, function: str = "bench") -> subprocess.Complete
                           cwd=REPO_ROOT, capture_output=True, text=True, check=True)
 
 
-def _timed_ms(code: str, function: str = "bench") -> float:
-    return int(_run(code, function=function).stdout.strip().splitlines()[-1]) / 1e6
+def _timed_ms(code: str, function: str = "bench") -> tuple[float, float]:
+    """(wall ms, CPU ms) of `code` in a fresh interpreter."""
+    wall, cpu = _run(code, function=function).stdout.strip().splitlines()[-1].split()
+    return int(wall) / 1e6, int(cpu) / 1e6
 
 
 def _schedule(names: list[str]) -> list[tuple[str, ...]]:
@@ -70,10 +77,11 @@ def _schedule(names: list[str]) -> list[tuple[str, ...]]:
 
 def run() -> dict[str, dict]:
     names = function_names()
+    _run("from teamledger.store import botocore_data\nbotocore_data.write()")  # as make build
     _run(_init_all(names))  # warm-up: builds every .pyc and warms the file cache
     _timed_ms(BASELINE)
-    samples: dict[str, list[float]] = defaultdict(list)
-    baselines: dict[str, list[float]] = defaultdict(list)
+    samples: dict[str, list[tuple[float, float]]] = defaultdict(list)
+    baselines: dict[str, list[tuple[float, float]]] = defaultdict(list)
     for group in _schedule(names):
         baseline = _timed_ms(BASELINE)
         for name in group:
@@ -81,10 +89,13 @@ def run() -> dict[str, dict]:
             baselines[name].append(baseline)
     measured = {}
     for name in names:
-        function_ms = statistics.median(samples[name])
-        baseline_ms = statistics.median(baselines[name])
+        function_ms = statistics.median(wall for wall, _ in samples[name])
+        baseline_ms = statistics.median(wall for wall, _ in baselines[name])
+        function_cpu = statistics.median(cpu for _, cpu in samples[name])
+        baseline_cpu = statistics.median(cpu for _, cpu in baselines[name])
         measured[name] = {"function_ms": function_ms, "baseline_ms": baseline_ms,
-                          "ratio": function_ms / baseline_ms}
+                          "ratio": function_ms / baseline_ms, "function_cpu_ms": function_cpu,
+                          "baseline_cpu_ms": baseline_cpu, "cpu_ratio": function_cpu / baseline_cpu}
     return measured
 
 
@@ -94,9 +105,11 @@ def _init_all(names: list[str]) -> str:
 
 def report(measured: dict[str, dict]) -> str:
     rows = [[name, f"{m['function_ms']:.1f}", f"{m['baseline_ms']:.1f}", f"{m['ratio']:.2f}",
+             f"{m['function_cpu_ms']:.1f}", f"{m['baseline_cpu_ms']:.1f}", f"{m['cpu_ratio']:.2f}",
              f"≤ {TARGET_RATIO}", verdict(m["ratio"] <= TARGET_RATIO)]
             for name, m in measured.items()]
-    headers = ["function", "import+init ms", "baseline ms", "ratio", "target", "ok?"]
+    headers = ["function", "import+init ms", "baseline ms", "ratio", "CPU ms", "baseline CPU ms",
+               "CPU ratio", "target", "ok?"]
     return render(headers, rows)
 
 

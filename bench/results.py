@@ -20,8 +20,12 @@ def write(requests: dict, cold_start: dict, warm: dict, seconds: float,
         "budget_reset": budget_reset,
         "cold_start_ratio": {name: round(m["ratio"], 3) for name, m in cold_start.items()},
         "cold_start_ms": {name: {"function": round(m["function_ms"], 1),
-                                 "baseline": round(m["baseline_ms"], 1)}
+                                 "baseline": round(m["baseline_ms"], 1),
+                                 "function_cpu": round(m["function_cpu_ms"], 1),
+                                 "baseline_cpu": round(m["baseline_cpu_ms"], 1)}
                           for name, m in cold_start.items()},
+        "cold_start_cpu_ratio": {name: round(m["cpu_ratio"], 3)
+                                 for name, m in cold_start.items()},
         "warm_p50_ms": {route: round(m["p50"], 4) for route, m in warm.items()},
         "warm_p99_ms": {route: round(m["p99"], 4) for route, m in warm.items()},
         "warm_p50_ms_without_botocore_request_building": {

@@ -50,13 +50,18 @@ class _ServiceDirectories(botocore.loaders.Loader):
         return sorted(names)
 
 
-def _session() -> botocore.session.Session:
+def _session(file_loader: Any = None) -> botocore.session.Session:
+    """A botocore session whose loader checks service names cheaply and reads botocore's data
+    files from the build's cache (store/botocore_data.py) where it has them."""
+    from teamledger.store.botocore_data import CachedDataFiles
+
     session = botocore.session.get_session()
     # As botocore's own create_loader: AWS_DATA_PATH's directories searched first.
     data_path = session.get_config_variable("data_path")
     extra = [os.path.expanduser(os.path.expandvars(path))
              for path in data_path.split(os.pathsep)] if data_path else []
-    session.register_component("data_loader", _ServiceDirectories(extra_search_paths=extra))
+    session.register_component("data_loader", _ServiceDirectories(
+        extra_search_paths=extra, file_loader=file_loader or CachedDataFiles()))
     return session
 
 
