@@ -76,6 +76,35 @@ def test_five_changes_show_newest_first_in_get_audit_and_come_out_of_audit_tail(
     assert tailed == list(reversed(records))
 
 
+def test_a_team_admin_reads_the_teams_timeline_over_http(dev_server):
+    # Given a team with a team admin (a user with a key), a key and a member removed
+    suffix = uuid.uuid4().hex[:8]
+    team_id, admin_id, member_id = (f"e2e-{n}-{suffix}" for n in ("team", "admin", "member"))
+    status, admin = call(dev_server, "POST", "/user/new", {"user_id": admin_id})
+    assert status == 200, admin
+    for path, body in [
+            ("/team/new", {"team_id": team_id, "members_with_roles": [
+                {"user_id": admin_id, "role": "admin"}]}),
+            ("/key/generate", {"team_id": team_id}),
+            ("/team/member_add", {"team_id": team_id, "member": {"user_id": member_id}}),
+            ("/team/member_delete", {"team_id": team_id, "user_id": member_id})]:
+        status, answer = call(dev_server, "POST", path, body)
+        assert status == 200, (path, answer)
+
+    # When the team admin reads the team's timeline with their own key
+    status, page = call(dev_server, "GET", f"/audit?team_id={team_id}", key=admin["key"])
+
+    # Then it is the team's records, newest first (team/new's three in one transaction)
+    assert status == 200, page
+    changes = [(r["action"], r["table_name"]) for r in page["data"]]
+    assert changes[:3] == [
+        ("deleted", "LiteLLM_TeamMembership"), ("created", "LiteLLM_TeamMembership"),
+        ("created", "LiteLLM_VerificationToken")]
+    assert sorted(changes[3:]) == [("created", "LiteLLM_TeamMembership")] * 2 + [
+        ("created", "LiteLLM_TeamTable")]
+    assert page["next_cursor"] is None
+
+
 def test_the_dev_server_notes_its_endpoint_for_audit_tail_and_removes_it_on_stop(tmp_path):
     # Given a dev server of this test's own, with a moto on a port of its choosing
     with dev_server_process(tmp_path) as server:

@@ -252,3 +252,177 @@ def test_no_raw_key_in_any_audit_record(api):
     text = json.dumps([i for i in items if i.get("entity", {}).get("S") == "audit"])
     for raw in (MASTER_KEY, user["key"], key["key"]):
         assert raw not in text
+
+
+# --- GET /audit?team_id=: a team's timeline ------------------------------------------------
+
+def _timeline(api, team_id: str, key: str = MASTER_KEY, **filters) -> list[dict]:
+    """Every record of the team's timeline, walked page by page (newest first)."""
+    records, cursor = [], None
+    while True:
+        query = {"team_id": team_id, "limit": "100"} | filters | (
+            {"cursor": cursor} if cursor else {})
+        page = api.ok(api.get("/audit", query=query, key=key))
+        records += page["data"]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            return records
+
+
+def _changes(records: list[dict]) -> list[tuple[str, str, str]]:
+    return [(r["action"], r["table_name"], r["object_id"]) for r in records]
+
+
+TEAM, MEMBERSHIP, KEY = "LiteLLM_TeamTable", "LiteLLM_TeamMembership", "LiteLLM_VerificationToken"
+
+
+def test_a_teams_timeline_is_its_own_its_memberships_and_its_keys_records_newest_first(api):
+    # Given a team changed every way, and another team changed meanwhile
+    team_id = api.new_team()["team_id"]
+    other = api.new_team()["team_id"]
+    user_id = f"timeline-{_uid()}"
+    api.ok(api.post("/team/update", {"team_id": team_id, "max_budget": 5}))
+    api.ok(api.post("/team/member_add", {"team_id": team_id, "member": {"user_id": user_id}}))
+    api.ok(api.post("/team/member_update", {"team_id": team_id, "user_id": user_id,
+                                            "role": "admin"}))
+    key = api.new_key(team_id=team_id)["token"]
+    api.ok(api.post("/team/update", {"team_id": other, "max_budget": 7}))
+    api.new_key(team_id=other)
+    api.ok(api.post("/key/update", {"key": key, "key_alias": "renamed"}))
+    api.ok(api.post("/key/delete", {"keys": [key]}))
+    api.ok(api.post("/team/member_delete", {"team_id": team_id, "user_id": user_id}))
+
+    # When its timeline is read
+    records = _timeline(api, team_id)
+
+    # Then it holds exactly its records, newest first, each with its before/after diff
+    membership = f"{team_id}:{user_id}"
+    assert _changes(records)[:-2] == [
+        ("deleted", MEMBERSHIP, membership),
+        ("deleted", KEY, key), ("updated", KEY, key), ("created", KEY, key),
+        ("updated", MEMBERSHIP, membership), ("created", MEMBERSHIP, membership),
+        ("updated", TEAM, team_id)]
+    assert set(_changes(records)[-2:]) == {  # one transaction: a microsecond may tie them
+        ("created", MEMBERSHIP, f"{team_id}:default_user_id"), ("created", TEAM, team_id)}
+    assert [r["updated_at"] for r in records] == sorted(
+        (r["updated_at"] for r in records), reverse=True)
+    assert (records[2]["before_value"], records[2]["updated_values"]) == (
+        {"key_alias": None}, {"key_alias": "renamed"})
+    assert (records[4]["before_value"], records[4]["updated_values"]) == (
+        {"role": "user"}, {"role": "admin"})
+    # And the user made by member_add is no team's: not in it
+    assert all(r["table_name"] != "LiteLLM_UserTable" for r in records)
+    # And the other team's timeline has none of them
+    assert not {r["id"] for r in records} & {r["id"] for r in _timeline(api, other)}
+
+
+def test_a_teams_timeline_pages_and_filters_by_time_table_action_and_changer(api):
+    # Given a team with nine records, one of them by "ops"
+    team_id = api.new_team()["team_id"]
+    for n in range(4):
+        api.ok(api.post("/team/update", {"team_id": team_id, "max_budget": n + 1}))
+    for n in range(2):
+        api.new_key(team_id=team_id, key_alias=f"k{n}")
+    api.ok(api.post("/team/block", {"team_id": team_id},
+                    headers={"litellm-changed-by": "ops"}))
+    every = _timeline(api, team_id)
+    assert len(every) == 9  # created, its first member, 4 updates, 2 keys, the block
+
+    # When it is walked 3 at a time, the pages hold it all, once each, in order
+    walked, cursor = [], None
+    while True:
+        query = {"team_id": team_id, "limit": "3"} | ({"cursor": cursor} if cursor else {})
+        page = api.ok(api.get("/audit", query=query))
+        assert len(page["data"]) <= 3
+        walked += page["data"]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert walked == every
+
+    # And the filters select within the team's records
+    middle = every[2:6]
+    assert _timeline(api, team_id, start=middle[-1]["updated_at"],
+                     end=middle[0]["updated_at"]) == middle
+    assert [r["object_id"] for r in _timeline(api, team_id, table_name=KEY)] == [
+        r["object_id"] for r in every if r["table_name"] == KEY]
+    assert _changes(_timeline(api, team_id, action="blocked")) == [("blocked", TEAM, team_id)]
+    assert _changes(_timeline(api, team_id, changed_by="ops")) == [("blocked", TEAM, team_id)]
+    assert _timeline(api, team_id, changed_by="ops", action="created") == []
+
+
+def test_a_filtered_page_reads_a_bounded_number_of_records(api, monkeypatch):
+    # Given a team of 9 records, its 2 oldest `created`, and pages of one record that read 2
+    # records per Query, 2 Queries at most
+    from teamledger.store import audit as audit_store
+
+    team_id = api.new_team()["team_id"]
+    for n in range(6):
+        api.ok(api.post("/team/update", {"team_id": team_id, "max_budget": n + 1}))
+    api.ok(api.post("/team/block", {"team_id": team_id}))
+    monkeypatch.setattr(audit_store, "CHUNK", 2)
+    monkeypatch.setattr(audit_store, "FILTERED_READS", 2)
+
+    # When the oldest record's action is asked for
+    first = api.ok(api.get("/audit", query={"team_id": team_id, "action": "created",
+                                            "limit": "1"}))
+
+    # Then the first page ends early, empty, with a cursor; walking on finds the records
+    assert first["data"] == [] and first["next_cursor"]
+    found = _timeline(api, team_id, action="created", limit="1")
+    assert sorted(_changes(found)) == [("created", MEMBERSHIP, f"{team_id}:default_user_id"),
+                                       ("created", TEAM, team_id)]
+
+
+def test_a_moved_key_is_in_the_timeline_of_the_team_it_moves_to(api):
+    # Given a key of one team, moved to another and renamed there
+    source, target = api.new_team()["team_id"], api.new_team()["team_id"]
+    key = api.new_key(team_id=source)["token"]
+    api.ok(api.post("/key/update", {"key": key, "team_id": target}))
+    api.ok(api.post("/key/update", {"key": key, "key_alias": "moved"}))
+    # Then the source's timeline has its creation; the target's its move and what followed
+    assert [r["action"] for r in _timeline(api, source) if r["object_id"] == key] == ["created"]
+    arrived = [r for r in _timeline(api, target) if r["object_id"] == key]
+    assert [r["updated_values"] for r in arrived] == [{"key_alias": "moved"},
+                                                      {"team_id": target}]
+    assert arrived[1]["before_value"] == {"team_id": source}
+
+
+def test_a_deleted_teams_history_stays_readable_by_admins_and_viewers(api):
+    # Given a team with a member and a key, deleted
+    member = api.new_user()
+    team_id = api.new_team(members_with_roles=[{"user_id": member["user_id"]}])["team_id"]
+    key = api.new_key(team_id=team_id)["token"]
+    api.ok(api.post("/team/delete", {"team_ids": [team_id]}))
+    viewer = api.new_user("proxy_admin_viewer")["key"]
+    for caller in (MASTER_KEY, viewer):
+        # When an admin or a viewer reads its timeline
+        records = _timeline(api, team_id, key=caller)
+        # Then the deletes of the team, its memberships and its key lead its whole history
+        assert {(a, o) for a, _, o in _changes(records[:4])} == {
+            ("deleted", team_id), ("deleted", f"{team_id}:{member['user_id']}"),
+            ("deleted", f"{team_id}:default_user_id"), ("deleted", key)}
+        assert ("created", TEAM, team_id) in _changes(records)[-3:]  # with its 2 members
+
+
+@pytest.mark.parametrize(("query", "status"), [
+    ({"object_id": "x"}, 400),  # one key per query: an object's or a team's
+    ({"team_id": "never-a-team-here"}, 404),  # no team and no record
+    ({"team_id": ""}, 422),
+])
+def test_team_id_refusals(api, query, status):
+    team_id = api.new_team()["team_id"]
+    reply = api.get("/audit", query={"team_id": team_id} | query)
+    assert reply.status == status, reply
+    assert reply.body["detail"]
+
+
+def test_a_team_timelines_cursor_is_not_another_querys(api):
+    # Given a cursor of a team's timeline
+    team_id = api.new_team()["team_id"]
+    api.ok(api.post("/team/update", {"team_id": team_id, "max_budget": 1}))
+    cursor = api.ok(api.get("/audit", query={"team_id": team_id, "limit": "1"}))["next_cursor"]
+    # Then it goes on under the team's timeline, and is a 400 for the whole log's
+    assert api.ok(api.get("/audit", query={"team_id": team_id, "cursor": cursor}))["data"]
+    reply = api.get("/audit", query={"cursor": cursor})
+    assert reply.status == 400 and "cursor" in reply.body["detail"]["error"]

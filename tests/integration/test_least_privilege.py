@@ -290,6 +290,17 @@ def _available_teams(api: RecordingApi) -> None:
             settings.cache_clear()
 
 
+def _team_audit(api: RecordingApi) -> None:
+    """/audit?team_id= by a team admin (the caller's member item) and by the master key for a
+    deleted team (its timeline's first record)."""
+    admin = api.new_user()
+    team_id = api.new_team(members_with_roles=[
+        {"user_id": admin["user_id"], "role": "admin"}])["team_id"]
+    api.ok(api.get("/audit", query={"team_id": team_id}, key=admin["key"]))
+    api.ok(api.post("/team/delete", {"team_ids": [team_id]}))
+    api.ok(api.get("/audit", query={"team_id": team_id}))
+
+
 @contextmanager
 def _own_table() -> Iterator[None]:
     """A table of its own (test_faults' scenarios use fixed ids)."""
@@ -330,6 +341,7 @@ def recorder(api) -> ActionRecorder:
         recording_api = RecordingApi(recorder)
         _per_call_flows(recording_api)
         _available_teams(recording_api)
+        _team_audit(recording_api)
         _idempotency_keys(recording_api)
         _fault_scenarios(recording_api)
         with _own_table():

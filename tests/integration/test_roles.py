@@ -45,6 +45,12 @@ class World:
         self.api.ok(self.api.post("/team/block", {"team_id": team_id}, key=self.keys[by]))
         return team_id
 
+    def deleted_team(self) -> str:
+        """A fresh own team, deleted (by the master key)."""
+        team_id = self.own_team()
+        self.api.ok(self.api.post("/team/delete", {"team_ids": [team_id]}))
+        return team_id
+
     def members_team(self) -> str:
         """A team with the member in it as a plain member, and not the team admin."""
         return self.api.new_team(
@@ -122,6 +128,17 @@ MATRIX = [
     ("audit all", "GET", "/audit", lambda w, c: {},
      "200 200 200 403 403 403 403 403 403"),
     ("audit own team", "GET", "/audit", lambda w, c: {"query": {"object_id": w.team}},
+     "200 200 200 403 403 403 403 403 403"),
+    # A team's timeline: its team admins too, not its plain members nor its key
+    ("audit team_id own", "GET", "/audit", lambda w, c: {"query": {"team_id": w.team}},
+     "200 200 200 200 403 403 403 403 403"),
+    ("audit team_id other", "GET", "/audit", lambda w, c: {"query": {"team_id": w.other_team}},
+     "200 200 200 403 403 403 403 403 403"),
+    ("audit team_id unknown", "GET", "/audit", lambda w, c: {"query": {"team_id": unknown()}},
+     "404 404 404 403 403 403 403 403 403"),
+    # A deleted team's history: admins and viewers; its former team admin is no member now
+    ("audit team_id deleted", "GET", "/audit",
+     lambda w, c: {"query": {"team_id": w.deleted_team()}},
      "200 200 200 403 403 403 403 403 403"),
     ("team_available", "GET", "/team/available", lambda w, c: {},
      "200 200 200 200 200 200 200 200 403"),

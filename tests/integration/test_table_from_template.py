@@ -33,7 +33,7 @@ def test_moto_builds_the_table_from_the_template(template, dynamodb):
     # Then it is active, with the template's indexes, stream and TTL
     assert table["TableStatus"] == "ACTIVE"
     assert sorted(gsi["IndexName"] for gsi in table["GlobalSecondaryIndexes"]) == sorted(
-        f"GSI{n}" for n in range(1, 11))
+        f"GSI{n}" for n in range(1, 12))
     assert table["StreamSpecification"] == {
         "StreamEnabled": True,
         "StreamViewType": "NEW_AND_OLD_IMAGES",

@@ -166,7 +166,10 @@ ROUTE_ERRORS: dict[tuple[str, str], dict[int, str]] = {
         400: "spend not a finite number from 0", 404: "unknown reservation_id",
         409: "the reservation was released, or refused"},
     ("POST", "/spend/release"): {404: "unknown reservation_id"},
-    ("GET", "/audit"): {400: "start after end; a cursor that is not this query's next_cursor"},
+    ("GET", "/audit"): {
+        400: "start after end; a cursor that is not this query's next_cursor; object_id with "
+             "team_id",
+        404: "unknown team_id (admins and viewers; a deleted team with records is known)"},
 }
 
 ERROR_BODY = {

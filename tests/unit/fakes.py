@@ -59,6 +59,7 @@ class Data:
     lease_mark: str | None = None
     spend_order: dict[str, int] = field(default_factory=dict)  # team id -> spend placed (units)
     audit: list[Item] = field(default_factory=list)
+    audit_teams: dict[str, str] = field(default_factory=dict)  # record id -> its team (GSI11)
     published: set[str] = field(default_factory=set)
     notes: dict[tuple[str, str], Item] = field(default_factory=dict)  # spend reports' notes
     team_count: int = 0
@@ -719,14 +720,24 @@ class FakeAudit:
     def __init__(self, data: Data):
         self.data = data
 
-    def record(self, tx: FakeTransaction, log: Item) -> None:
-        tx.write(lambda: True, lambda: self.data.audit.append(copy.deepcopy(log)))
+    def record(self, tx: FakeTransaction, log: Item, team_id: str | None = None) -> None:
+        def put() -> None:
+            self.data.audit.append(copy.deepcopy(log))
+            if team_id:
+                self.data.audit_teams[log["id"]] = team_id
+
+        tx.write(lambda: True, put)
+
+    def has_team_records(self, team_id: str) -> bool:
+        return team_id in self.data.audit_teams.values()
 
     def page(self, query: Any, cursor: str | None) -> tuple[list[Item], str | None]:
         wanted = {k: getattr(query, k) for k in ("object_id", "table_name", "action",
                                                   "changed_by") if getattr(query, k)}
         found = [r for r in reversed(self.data.audit)
-                 if all(r.get(k) == v for k, v in wanted.items())]
+                 if all(r.get(k) == v for k, v in wanted.items())
+                 and (query.team_id is None
+                      or self.data.audit_teams.get(r["id"]) == query.team_id)]
         return copy.deepcopy(found[:query.limit]), None
 
     def published(self, audit_ids: set[str]) -> set[str]:

@@ -65,7 +65,9 @@ def every_key() -> list[dict[str, str]]:
             if hasattr(keys, "email"):
                 built.append(keys.email(email))
     for changer in CHANGERS:
-        built.append(keys.audit_index(changer, audit.KEY_TABLE, f"{STAMP}#{uuid.uuid4()}"))
+        for team_id in IDS:  # a record in a team's timeline too
+            built.append(keys.audit_index(changer, audit.KEY_TABLE, f"{STAMP}#{uuid.uuid4()}",
+                                          team_id))
     built += [keys.api_key(TOKEN), keys.counter(KeyRef(TOKEN)),
               keys.audit(audit.object_id(TOKEN), STAMP, str(uuid.uuid4())),
               keys.reservation(sized(4 * 128)),  # a reservation_id as /spend/settle takes it
@@ -144,7 +146,7 @@ def record(tx: table.Transaction, before: dict | None, after: dict | None,
         "id": str(uuid.uuid4()), "updated_at": STAMP, "changed_by": CHANGERS[0],
         "changed_by_api_key": TOKEN, "action": action, "table_name": audit.TEAM_TABLE,
         "object_id": audit.object_id(IDS[0]), "before_value": before,
-        "updated_values": after or {}, "ttl": 10**10})
+        "updated_values": after or {}, "ttl": 10**10}, IDS[0])
 
 
 def puts(tx: table.Transaction) -> list[int]:

@@ -81,9 +81,9 @@ def test_table_definition_has_four_indexes_and_a_stream(template):
     # When the create_table kwargs are built from the template
     definition = table_definition(template)
 
-    # Then they carry the ten GSIs, each with PK/SK key names, and a stream with both images
+    # Then they carry the eleven GSIs, each with PK/SK key names, and a stream with both images
     indexes = {gsi["IndexName"]: gsi for gsi in definition["GlobalSecondaryIndexes"]}
-    assert sorted(indexes) == sorted(f"GSI{n}" for n in range(1, 11))
+    assert sorted(indexes) == sorted(f"GSI{n}" for n in range(1, 12))
     for name, gsi in indexes.items():
         assert [key["AttributeName"] for key in gsi["KeySchema"]] == [f"{name}PK", f"{name}SK"]
     assert definition["StreamSpecification"] == {

@@ -59,8 +59,11 @@ def _retention() -> timedelta:
 
 def record(tx: Transaction, actor: Actor | None, action: str, table_name: str,
            object_id: ObjectId, before: dict[str, Any] | None, after: dict[str, Any] | None,
-           changed_by: str | None = None) -> None:
-    """`changed_by` names a changer without a key (the budget reset job)."""
+           changed_by: str | None = None, *, team_id: str | None = None) -> None:
+    """`changed_by` names a changer without a key (the budget reset job); `team_id` the team
+    whose timeline (`GET /audit?team_id=`) the record is in: the team's, its membership's, or
+    its key's (the key's team after the change: a moved key's move is in the timeline of the
+    team it moved to). A user's records are in no team's."""
     now = utcnow()
     stores().audit.record(tx, {
         "id": str(uuid.uuid4()),
@@ -73,7 +76,7 @@ def record(tx: Transaction, actor: Actor | None, action: str, table_name: str,
         "before_value": before,
         "updated_values": after or {},
         "ttl": int((now + _retention()).timestamp()),
-    })
+    }, team_id)
 
 
 def _api_key_of(actor: Actor | None) -> str | None:

@@ -156,6 +156,7 @@ def _commit_reset(item: Item, now: datetime) -> bool:
     ended = stores().resets.reset(tx, item, next_reset)
     audit.record(tx, None, audit.UPDATED, _TABLES[item["entity"]], object_id(item),
                  {"spend": ended, "budget_reset_at": old},
-                 {"spend": 0, "budget_reset_at": next_reset}, changed_by=JOB)
+                 {"spend": 0, "budget_reset_at": next_reset}, changed_by=JOB,
+                 team_id=item.get("team_id") if item["entity"] != "user" else None)
     tx.commit()
     return True

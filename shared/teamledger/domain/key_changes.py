@@ -206,8 +206,10 @@ class _Change:
                     refusal=Forbidden(f"Your key is not allowed to {self.action.value}."))
         if restart:
             before_value["spend"], updated_values["spend"] = item.get("spend", 0.0), 0.0
+        # A move is in the timeline of the team the key moves to (docs/api.md, GET /audit)
         audit.record(tx, self.actor, audit.UPDATED, audit.KEY_TABLE,
-                     audit.object_id(stable_id(item)), before_value, updated_values)
+                     audit.object_id(stable_id(item)), before_value, updated_values,
+                     team_id=after.get("team_id"))
         tx.commit()
         return listed_key(written | {"spend": spend}), raw
 

@@ -58,7 +58,7 @@ def new_key(*, user_id: str | None, team_id: str | None, now: str,
 def create_key(tx: Transaction, actor: Actor, key: Item) -> None:
     stores().keys.put_new(tx, key)
     audit.record(tx, actor, audit.CREATED, audit.KEY_TABLE, audit.object_id(key["token"]), None,
-                 listed_key(key).model_dump())
+                 listed_key(key).model_dump(), team_id=key.get("team_id"))
 
 
 def delete_key(tx: Transaction, actor: Actor | None, key: Item,
@@ -66,7 +66,7 @@ def delete_key(tx: Transaction, actor: Actor | None, key: Item,
     stores().keys.delete(tx, key, refusal)
     # Under its stable id (its first token): a regenerated key's records are all there.
     audit.record(tx, actor, audit.DELETED, audit.KEY_TABLE, audit.object_id(stable_id(key)),
-                 listed_key(key).model_dump(), None)
+                 listed_key(key).model_dump(), None, team_id=key.get("team_id"))
 
 
 def _owner_of(request: KeyGenerateRequest, caller: Caller) -> str | None:

@@ -64,7 +64,8 @@ def add_member(tx: Transaction, actor: Actor, member: Item) -> None:
     stores().members.put_new(tx, member, refusal=already_in(member["user_id"]))
     audit.record(tx, actor, audit.CREATED, audit.MEMBERSHIP_TABLE,
                  audit.membership_id(member["team_id"], member["user_id"]), None,
-                 member_public(member) | membership(member).model_dump())
+                 member_public(member) | membership(member).model_dump(),
+                 team_id=member["team_id"])
 
 
 def update_member(tx: Transaction, actor: Actor, member: Item, changes: Item) -> Item:
@@ -78,7 +79,8 @@ def update_member(tx: Transaction, actor: Actor, member: Item, changes: Item) ->
     audit.record(tx, actor, audit.UPDATED, audit.MEMBERSHIP_TABLE,
                  audit.membership_id(member["team_id"], member["user_id"]),
                  {k: v for k, v in before.items() if k != "budget_anchor"},
-                 {k: v for k, v in after.items() if k != "budget_anchor"})
+                 {k: v for k, v in after.items() if k != "budget_anchor"},
+                 team_id=member["team_id"])
     return new
 
 
@@ -87,4 +89,5 @@ def delete_member(tx: Transaction, actor: Actor | None, member: Item) -> None:
     stores().members.delete(tx, member)
     audit.record(tx, actor, audit.DELETED, audit.MEMBERSHIP_TABLE,
                  audit.membership_id(member["team_id"], member["user_id"]),
-                 member_public(member) | membership(member).model_dump(), None)
+                 member_public(member) | membership(member).model_dump(), None,
+                 team_id=member["team_id"])

@@ -48,6 +48,7 @@ class Action(Enum):
     TEAMS_LIST = "list teams"
     TEAMS_SEARCH = "search all teams"
     AUDIT_READ = "read the audit log"
+    TEAM_AUDIT_READ = "read this team's audit log"
     SPEND_TRACK = "track spend"
     MEMBER_MANAGE = "manage this team's members"
     USER_CREATE = "create users"
@@ -95,6 +96,9 @@ RULES: dict[Action, Rule] = {
     Action.TEAMS_LIST: Rule(gate=_ALL_USERS | {TEAM_KEY}, everything=_READERS),
     Action.TEAMS_SEARCH: Rule(gate=_READERS, everything=_READERS),
     Action.AUDIT_READ: Rule(gate=_READERS, everything=_READERS),
+    # A team's timeline (GET /audit?team_id=): its team admins too, not its plain members.
+    Action.TEAM_AUDIT_READ: Rule(gate=_ALL_USERS, everything=_READERS,
+                                 relations=frozenset({Relation.TEAM_ADMIN})),
     Action.SPEND_TRACK: Rule(gate=_ADMIN, everything=_ADMIN),
     Action.MEMBER_MANAGE: Rule(gate=_USERS, everything=_ADMIN,
                                relations=frozenset({Relation.TEAM_ADMIN, Relation.SELF_JOIN})),

@@ -20,6 +20,7 @@ from teamledger.domain.policy import (
     member_permissions,
     team_relations,
 )
+from teamledger.domain.team_access import authorize_by_gate
 from teamledger.domain.views import listed_key, member_public, membership, team_public, to_team
 from teamledger.errors import BadRequest, Busy, TransactionCancelled
 from teamledger.http.models import (
@@ -120,7 +121,7 @@ def create_team(actor: Actor, request: TeamNewRequest) -> Team:
                                refusal=BadRequest(f"Team id {team_id} already exists"))
         audit.record(tx, actor, audit.CREATED, audit.TEAM_TABLE, audit.object_id(team_id), None,
                      team_public(team) | {"members_with_roles": [
-                         member_public(m) for m in member_items]})
+                         member_public(m) for m in member_items]}, team_id=team_id)
         directory.add_missing_users(tx, actor, members, stamp)
         for member in member_items:
             add_member(tx, actor, member)
@@ -176,14 +177,9 @@ def team_members(actor: Actor, team_id: str, cursor: str | None) -> TeamMembersP
     """GET /team/members: the next MEMBERS_PAGE members after the cursor's (from the first
     without one), as /team/info shows them. Whoever may read the team may page its members;
     the team item and the caller's member item decide it, not the whole partition."""
-    caller = actor.caller
-    check_gate(caller, Action.TEAM_READ)
+    check_gate(actor.caller, Action.TEAM_READ)
     after = _members_after(team_id, cursor) if cursor else None
-    team = stores().teams.gate(team_id)
-    exists = team is not None and team.get("status") == ACTIVE
-    role = stores().members.roles_of(caller.user_id, {team_id}).get(team_id) if exists else None
-    authorize(caller, Action.TEAM_READ, exists=exists, what=f"Team {team_id}",
-              relations=team_relations(caller, team_id, role))
+    authorize_by_gate(actor.caller, Action.TEAM_READ, team_id)
     members, more = stores().members.page_of(team_id, after, MEMBERS_PAGE)
     stores().counters.fill_members(team_id, members)
     ordered = sorted(members, key=lambda m: (m.get("joined_at", ""), m.get("join_order", 0)))
@@ -239,7 +235,8 @@ def _apply(actor: Actor, view: TeamView, changes: Item, action: str) -> Item:
     new = stores().teams.update(tx, team, after | {"updated_at": to_iso(utcnow())})
     audit.record(tx, actor, action, audit.TEAM_TABLE, audit.object_id(team["team_id"]),
                  {k: v for k, v in before.items() if k != "budget_anchor"},
-                 {k: v for k, v in after.items() if k != "budget_anchor"})
+                 {k: v for k, v in after.items() if k != "budget_anchor"},
+                 team_id=team["team_id"])
     tx.commit()
     return new
 
@@ -389,7 +386,7 @@ def _mark_deleting(actor: Actor, teams: list[Item]) -> None:
     for team in active:
         stores().teams.mark_deleting(tx, team, now)
         audit.record(tx, actor, audit.DELETED, audit.TEAM_TABLE, audit.object_id(team["team_id"]),
-                     team_public(team), None)
+                     team_public(team), None, team_id=team["team_id"])
     stores().teams.count(tx, -len(active))
     try:
         tx.commit()

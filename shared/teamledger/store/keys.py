@@ -68,17 +68,25 @@ def audit_partition(object_id: str) -> str:
 
 
 # GET /audit without an object_id: every record in time order (GSI8), a caller's (GSI9), a
-# LiteLLM table's (GSI10). Sort keys are the record's own `<updated_at>#<id>`.
+# LiteLLM table's (GSI10), a team's (GSI11: the team's own, its memberships' and its keys'
+# records). Sort keys are the record's own `<updated_at>#<id>`.
 AUDIT_LOG = "AUDITLOG"
-AUDIT_INDEXES = {"changed_by": "GSI9", "table_name": "GSI10", None: "GSI8"}
+AUDIT_INDEXES = {"team_id": "GSI11", "changed_by": "GSI9", "table_name": "GSI10", None: "GSI8"}
 
 
-def audit_index(changed_by: str | None, table_name: str, order: str) -> Attributes:
+def audit_index(changed_by: str | None, table_name: str, order: str,
+                team_id: str | None = None) -> Attributes:
     attrs = {"GSI8PK": AUDIT_LOG, "GSI8SK": order,
              "GSI10PK": audit_table_partition(table_name), "GSI10SK": order}
     if changed_by:
         attrs |= {"GSI9PK": audit_changer_partition(changed_by), "GSI9SK": order}
+    if team_id:
+        attrs |= {"GSI11PK": audit_team_partition(team_id), "GSI11SK": order}
     return attrs
+
+
+def audit_team_partition(team_id: str) -> str:
+    return f"AUDITTEAM#{team_id}"
 
 
 def audit_changer_partition(changed_by: str) -> str:
@@ -328,7 +336,7 @@ def reset_index(key: Attributes, budget_reset_at: str | None) -> Attributes:
     return {"GSI4PK": reset_shard(shard), "GSI4SK": budget_reset_at}
 
 
-INDEX_ATTRIBUTES = tuple(f"GSI{n}{part}" for n in range(1, 11) for part in ("PK", "SK"))
+INDEX_ATTRIBUTES = tuple(f"GSI{n}{part}" for n in range(1, 12) for part in ("PK", "SK"))
 
 
 def of_ref(ref: Ref) -> Key:
