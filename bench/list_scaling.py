@@ -4,7 +4,10 @@ Three tables in one moto, bulk-loaded with the layer's own item builders (each t
 default admin on the roster, every 7th in an organization, spends from 0 up), are measured
 round-robin, so the machine's noise falls on all sizes alike. Per table and case: DynamoDB
 requests (auth included) and the median time of the handler call. The target is the
-ratio of the largest to the smallest table: ≤ 1.2× in requests and in time.
+ratio of the largest to the smallest table: ≤ 1.2× in requests and in time. Alias searches
+read the alias word index: NEEDLES teams of every table have the word "needle", so that
+search has as many matches at every size; "platform" matches a sixth of the teams (O(matches)),
+and the substring fallback reads at most SCAN_ITEMS teams a request (flat past that many).
 """
 
 import statistics
@@ -19,8 +22,12 @@ LEVELS = (100, 10_000, 100_000)
 DUE = 1_000  # teams whose budget period has ended (all of them in a smaller table)
 DUE_AT = "2026-01-01T00:00:00.000000Z"
 ROUNDS = 15  # round-robin rounds of the O(page) cases
-FEW_ROUNDS = 3  # the cases that read every team (filtered totals, /team/list)
+FEW_ROUNDS = 3  # the cases that grow (a search of a sixth of the teams, /team/list)
 TARGET = 1.2
+NEEDLES = 20  # teams with the word "needle" in their alias, in every table
+# What each case's figures should do as the table grows: stay flat (O(page)), grow with the
+# matches of a search, grow with the teams, or stay flat once past the fallback's bound.
+PAGE, MATCHES, EVERY_TEAM, BOUNDED = "page", "matches", "every team", "bounded"
 WORDS = ("alpha", "beta", "gamma", "delta", "platform", "search", "billing", "ml", "infra",
          "growth", "mobile", "data")
 
@@ -61,7 +68,11 @@ def _seed(level: Level, handlers: Handlers, master_key: str) -> None:
     for n in range(level.teams):
         team_id = f"team-{uuid.uuid4().hex[:12]}"
         created = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(base + n)) + ".000000Z"
-        values = {"team_id": team_id, "team_alias": f"{WORDS[n % 12]}-{WORDS[n * 5 % 12]}-{n}",
+        # Two alias words (the number is part of the second): two word entries to load.
+        alias = f"{WORDS[n % 12]}-{WORDS[n * 5 % 12]}{n}"
+        if n % max(1, level.teams // NEEDLES) == 1:
+            alias = f"Needle-{alias}"
+        values = {"team_id": team_id, "team_alias": alias,
                   "organization_id": "org-bench" if n % 7 == 0 else None,
                   "metadata": {}, "models": [], "blocked": False,
                   "spend": float(n % 13) * 0.75, "created_at": created, "updated_at": created}
@@ -97,24 +108,33 @@ def _middle_cursor(level: Level) -> str:
     return team_lists.Cursor(team_lists.Order(), after, team_id, middle // 10 + 1).encode()
 
 
-def _cases(level: Level, master_key: str) -> list[tuple[str, str, str, dict, bool]]:
-    """(label, path, key, query, reads every team?)"""
+def _cases(level: Level, master_key: str) -> list[tuple[str, str, str, dict, str]]:
+    """(label, path, key, query, how it should scale)"""
     return [
         ("v2 page 1, created_at asc (master)", "/v2/team/list", master_key,
-         {"page_size": "10"}, False),
+         {"page_size": "10"}, PAGE),
         ("v2 page by cursor, halfway (master)", "/v2/team/list", master_key,
-         {"page_size": "10", "cursor": _middle_cursor(level)}, False),
+         {"page_size": "10", "cursor": _middle_cursor(level)}, PAGE),
         ("v2 page 1, team_alias desc (master)", "/v2/team/list", master_key,
-         {"page_size": "10", "sort_by": "team_alias", "sort_order": "desc"}, False),
+         {"page_size": "10", "sort_by": "team_alias", "sort_order": "desc"}, PAGE),
         ("v2 page 1, spend asc (master)", "/v2/team/list", master_key,
-         {"page_size": "10", "sort_by": "spend"}, False),
+         {"page_size": "10", "sort_by": "spend"}, PAGE),
         ("v2 own teams (user key, in 3 teams)", "/v2/team/list", level.user_key,
-         {"page_size": "10"}, False),
+         {"page_size": "10"}, PAGE),
         ("filter/ui page 1, newest first (master)", "/team/filter/ui", master_key,
-         {"page_size": "50"}, False),
+         {"page_size": "50"}, PAGE),
+        (f"v2 alias search 'needle' ({NEEDLES} matches) + exact total", "/v2/team/list",
+         master_key, {"team_alias": "needle"}, PAGE),
+        (f"v2 alias search 'need' by team_alias desc ({NEEDLES} matches)", "/v2/team/list",
+         master_key, {"team_alias": "need", "sort_by": "team_alias", "sort_order": "desc"},
+         PAGE),
+        (f"filter/ui alias search 'needle' ({NEEDLES} matches)", "/team/filter/ui",
+         master_key, {"team_alias": "needle"}, PAGE),
         ("v2 alias filter 'platform' + exact total", "/v2/team/list", master_key,
-         {"team_alias": "platform"}, True),
-        ("/team/list, every team (master)", "/team/list", master_key, {}, True),
+         {"team_alias": "platform"}, MATCHES),
+        ("v2 alias substring fallback 'eedl' (bounded)", "/v2/team/list", master_key,
+         {"team_alias": "eedl"}, BOUNDED),
+        ("/team/list, every team (master)", "/team/list", master_key, {}, EVERY_TEAM),
     ]
 
 
@@ -129,8 +149,8 @@ def run(handlers: Handlers, recorder: CallRecorder, master_key: str) -> dict:
     samples = {(label, n): [] for label in labels for n in LEVELS}
     requests = {}
     for number, label in enumerate(labels):
-        every_team = cases[LEVELS[0]][number][4]
-        for round_ in range(-1, FEW_ROUNDS if every_team else ROUNDS):  # -1: warm-up
+        grows = cases[LEVELS[0]][number][4] in (MATCHES, EVERY_TEAM)
+        for round_ in range(-1, FEW_ROUNDS if grows else ROUNDS):  # -1: warm-up
             for level in levels:
                 _, path, key, query, _ = cases[level.teams][number]
                 level.use()
@@ -144,7 +164,7 @@ def run(handlers: Handlers, recorder: CallRecorder, master_key: str) -> dict:
                 if round_ >= 0:
                     samples[(label, level.teams)].append(elapsed * 1000)
                     requests[(label, level.teams)] = counts["total"]
-    return {"labels": labels, "every_team": {c[0]: c[4] for c in cases[LEVELS[0]]},
+    return {"labels": labels, "scales": {c[0]: c[4] for c in cases[LEVELS[0]]},
             "ms": {k: statistics.median(v) for k, v in samples.items()},
             "requests": requests, "seed_seconds": seeded, "levels": levels}
 
@@ -156,8 +176,12 @@ def report(measured: dict) -> str:
         reqs = [measured["requests"][(label, n)] for n in LEVELS]
         ms = [measured["ms"][(label, n)] for n in LEVELS]
         req_ratio, ms_ratio = reqs[-1] / reqs[0], ms[-1] / ms[0]
-        if measured["every_team"][label]:
-            target, ok = "grows with teams", ""
+        scales = measured["scales"][label]
+        if scales in (MATCHES, EVERY_TEAM):
+            target, ok = f"grows with {scales}", ""
+        elif scales == BOUNDED:  # flat once the scan reads its bound: the two larger tables
+            target = f"≤ {TARGET}× ({large:,} vs {LEVELS[-2]:,})"
+            ok = verdict(reqs[-1] / reqs[-2] <= TARGET and ms[-1] / ms[-2] <= TARGET)
         else:
             target = f"≤ {TARGET}× ({large:,} vs {small:,})"
             ok = verdict(req_ratio <= TARGET and ms_ratio <= TARGET)

@@ -58,6 +58,7 @@ from teamledger.config import settings
 from teamledger.domain import audit, leases
 from teamledger.domain.budget_reset import Report
 from teamledger.domain.scopes import scopes_of
+from teamledger.store import alias_words
 from teamledger.store import keys as table_keys
 from teamledger.store import teams as team_store
 from teamledger.store.client import client
@@ -655,7 +656,7 @@ PER_CALL = {"counter", "spend_request", "spend_order"}
 # An email's item is part of its user (written with the row, never audited on its own).
 # A regenerated key's old token, in its grace period, points to it (part of the key).
 OTHER_ITEMS = PER_CALL | {"team", "roster", "member", "user", "key", "audit", "email",
-                          "key_pointer"}
+                          "key_pointer", "alias_word"}
 LEASE_MARK = (LEASE_MARK_KEY["PK"], LEASE_MARK_KEY["SK"])
 
 
@@ -836,7 +837,17 @@ def _structure_problems(items: Items) -> list[str]:
     if counted != len(users):
         problems.append(f"user counter says {counted}, {len(users)} users")
     return problems + _email_problems(items, users) + _teams_problems(items, teams, members) + \
-        _counter_problems(items) + _per_call_problems(items, teams)
+        _counter_problems(items) + _per_call_problems(items, teams) + _alias_word_problems(items)
+
+
+def _alias_word_problems(items: Items) -> list[str]:
+    """The alias word index holds exactly the entries of the active teams' aliases (none of a
+    team being deleted, none left by a transaction that failed)."""
+    wanted = {k: i for t in _items(items, "team") if t.get("status") == team_store.ACTIVE
+              for k, i in alias_words.entries(t).items()}
+    found = {k: i for k, i in items.items() if i.get("entity") == "alias_word"}
+    return [f"alias word {k} is {found.get(k)}, not {wanted.get(k)}"
+            for k in wanted.keys() | found.keys() if found.get(k) != wanted.get(k)]
 
 
 def _email_problems(items: Items, users: dict[str, dict]) -> list[str]:

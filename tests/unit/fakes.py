@@ -449,6 +449,10 @@ class FakeTeams:
                  lambda: self.data.teams[team["team_id"]].update(status=DELETING, updated_at=now),
                  item=TeamRef(team["team_id"]))
 
+    @staticmethod
+    def mark_writes(team: Item) -> int:
+        return 1  # the fakes keep no alias word index
+
     def delete_deleting(self, tx: FakeTransaction, team_id: str) -> None:
         delete_counter(self.data, tx, TeamRef(team_id))
         tx.write(lambda: True, lambda: self.data.spend_order.pop(team_id, None),

@@ -10,7 +10,7 @@ from teamledger import sizes
 from teamledger.config import settings
 from teamledger.domain import audit
 from teamledger.errors import BadRequest
-from teamledger.store import client, keys, table
+from teamledger.store import alias_words, client, keys, table
 from teamledger.store.audit import AuditStore
 from teamledger.store.marshal import item_size, to_attr, to_item
 from teamledger.store.refs import KeyRef, MemberRef, TeamRef, UserRef
@@ -48,10 +48,12 @@ def every_key() -> list[dict[str, str]]:
                       keys.counter(MemberRef(team_id, user_id)),
                       keys.audit(audit.membership_id(team_id, user_id), STAMP, str(uuid.uuid4())),
                       keys.key_index(TOKEN, user_id, team_id)]
-        for alias in ALIASES + [None]:
+        for alias in ALIASES + [None, sized(sizes.ALIAS_BYTES, "\U00020000")]:
             built += [keys.alias_index(team_id, alias),
                       keys.team_index({"team_id": team_id, "team_alias": alias,
                                        "created_at": STAMP})]
+            built += [{"PK": pk, "SK": sk} for pk, sk in alias_words.entries(
+                {"team_id": team_id, "team_alias": alias, "created_at": STAMP})]
         built += [keys.team(team_id), keys.roster(team_id), keys.counter(TeamRef(team_id)),
                   keys.spend_order_item(team_id), keys.spend_index(team_id, 10**25),
                   keys.audit(audit.object_id(team_id), STAMP, str(uuid.uuid4())),

@@ -4,7 +4,9 @@ GET /team/list (everything, with memberships and keys).
 Two ways to a page:
 - every team (admins and viewers, no narrowing to some teams): the team order of the requested
   sort, from the cursor, one page (+1 to know if there is more); the total is the team counter,
-  or a count of the order when filtered;
+  or a count of the order when filtered by organization; an alias search reads the alias word
+  index (every match, sorted here: O(matches), the exact total), or, when no alias has words
+  starting so, scans the order for the text (bounded per request; the total a lower bound);
 - some teams (a caller's own, a user's, one team_id): their team items in one batch read,
   sorted, filtered and cut in memory with the same sort keys and the same cursor.
 List pages show each team's members from its roster (see TeamStore).
@@ -28,6 +30,7 @@ from teamledger.domain.views import listed_team, to_team
 from teamledger.errors import BadRequest, Unauthorized
 from teamledger.http.models import ListedTeam, Team, TeamPage
 from teamledger.store import stores
+from teamledger.store.alias_words import prefix_match, query_words
 from teamledger.store.team_orders import TeamMatch, is_sort_key, sort_key
 from teamledger.store.teams import ACTIVE, TeamView
 
@@ -42,9 +45,17 @@ TOO_LARGE = (f"/team/list would answer more than {sizes.LIST_ANSWER_BYTES:,} byt
 
 @dataclass(frozen=True)
 class TeamFilter:
+    """`team_alias` matches an alias whose words start with each of its words (case-insensitive;
+    store/alias_words.py says what a word is), or, `substring`, that holds it."""
+
     team_id: str | None = None
     organization_id: str | None = None
-    team_alias: str | None = None  # partial, case-insensitive
+    team_alias: str | None = None
+    substring: bool = False
+
+    @property
+    def words(self) -> list[str]:
+        return [] if self.substring else query_words(self.team_alias)
 
     def matches(self, team: Item) -> bool:
         if team.get("status") != ACTIVE:
@@ -56,8 +67,14 @@ class TeamFilter:
                 self.organization_id
             if team.get("organization_id") != wanted:
                 return False
-        return not self.team_alias or \
-            self.team_alias.lower() in (team.get("team_alias") or "").lower()
+        if not self.team_alias:
+            return True
+        if self.words:
+            return prefix_match(team.get("team_alias"), self.words)
+        return self.team_alias.lower() in (team.get("team_alias") or "").lower()
+
+    def by_substring(self) -> "TeamFilter":
+        return TeamFilter(self.team_id, self.organization_id, self.team_alias, substring=True)
 
     @property
     def narrows(self) -> bool:
@@ -87,23 +104,28 @@ class Cursor:
     after: str
     team_id: str
     page: int
+    found: int | None = None  # a substring search's: the matches of the pages before
 
     def encode(self) -> str:
-        return cursors.encode([1, self.order.sort_by, self.order.descending, self.after,
-                               self.team_id, self.page])
+        values = [1, self.order.sort_by, self.order.descending, self.after, self.team_id,
+                  self.page]
+        if self.found is not None:
+            values = [2, *values[1:], self.found]
+        return cursors.encode(values)
 
     @classmethod
     def decode(cls, text: str) -> "Cursor":
         values = cursors.decode(text)
-        if values is None or len(values) != 6:
+        if values is None or len(values) not in (6, 7) or values[0] != len(values) - 5:
             raise BadRequest("cursor is not a next_cursor this service returned")
-        version, sort_by, descending, after, team_id, page = values
-        if not (version == 1 and sort_by in SORTS and isinstance(descending, bool)
+        _, sort_by, descending, after, team_id, page, *found = values
+        if not (sort_by in SORTS and isinstance(descending, bool)
                 and isinstance(after, str) and isinstance(team_id, str)
                 and 0 < len(team_id) <= 256 and is_sort_key(sort_by, after, team_id)
-                and type(page) is int and 1 < page < 10**9):
+                and type(page) is int and 1 < page < 10**9
+                and all(type(f) is int and 0 <= f < 10**9 for f in found)):
             raise BadRequest("cursor is not a next_cursor this service returned")
-        return cls(Order(sort_by, descending), after, team_id, page)
+        return cls(Order(sort_by, descending), after, team_id, page, *found)
 
 
 # --- /v2/team/list -----------------------------------------------------------------------
@@ -120,21 +142,31 @@ def list_teams_page(actor: Actor, *, user_id: str | None, team_filter: TeamFilte
                              "send the same ones as for the page it came from")
         order, page = position.order, position.page
     scope = _scope(caller, user_id, team_filter.team_id)
-    if scope is None:
-        rows, more, total = _order_page(order, team_filter, page, page_size, position,
-                                        with_total=not team_filter.narrows)
+    found = Found([], False, 0)
+    if scope is None and team_filter.team_alias:
+        found = _alias_search(order, team_filter, page, page_size, position)
+    elif scope is None:
+        found.rows, found.more, found.total = _order_page(
+            order, team_filter, page, page_size, position, with_total=not team_filter.narrows)
         if team_filter.narrows:
-            total = stores().orders.count(order.sort_by, team_filter.match())
+            found.total = stores().orders.count(order.sort_by, team_filter.match())
     else:
         ordered = _ordered(scope, team_filter, order)
-        rows, more = _memory_page(ordered, order, page, page_size, position)
-        total = len(ordered)
-    fit = sizes.fitting([sizes.answer_size(r.team, r.members) for r in rows])
-    rows, more = rows[:fit], more or fit < len(rows)  # bounded: the rest on the next page
-    next_cursor = None
-    if more and rows:
+        found.rows, found.more = _memory_page(ordered, order, page, page_size, position)
+        found.total = len(ordered)
+    fit = sizes.fitting([sizes.answer_size(r.team, r.members) for r in found.rows])
+    if fit < len(found.rows):  # bounded: the rest on the next page
+        found.rows, found.more, found.place = found.rows[:fit], True, None
+    rows, total, next_cursor = found.rows, found.total, None
+    counted = None if found.before is None else found.before + len(rows)
+    if found.place is not None:
+        next_cursor = Cursor(order, *found.place, page + 1, counted).encode()
+    elif found.more and rows:
         last = rows[-1].team
-        next_cursor = Cursor(order, order.key(last), last["team_id"], page + 1).encode()
+        next_cursor = Cursor(order, order.key(last), last["team_id"], page + 1,
+                             counted).encode()
+    if counted is not None:  # a substring search's: what it found so far, and more to come
+        total = counted + (1 if next_cursor else 0)
     return TeamPage(teams=[to_team(r) for r in rows], total=total, page=page,
                     page_size=page_size, total_pages=math.ceil(total / page_size),
                     next_cursor=next_cursor)
@@ -160,22 +192,81 @@ def _scope(caller: Caller, user_id: str | None, team_id: str | None) -> list[str
 
 
 def _ordered(team_ids: list[str], team_filter: TeamFilter, order: Order) -> list[TeamView]:
+    """The caller's teams that match, sorted; an alias no word matched is searched as text."""
     views = stores().teams.listed(team_ids) if team_ids else []
-    return sorted((v for v in views if team_filter.matches(v.team)),
-                  key=lambda v: order.key(v.team), reverse=order.descending)
+    matching = [v for v in views if team_filter.matches(v.team)]
+    if not matching and team_filter.words:
+        matching = [v for v in views if team_filter.by_substring().matches(v.team)]
+    return sorted(matching, key=lambda v: order.key(v.team), reverse=order.descending)
 
 
 def _memory_page(ordered: list[TeamView], order: Order, page: int, page_size: int,
                  position: Cursor | None) -> tuple[list[TeamView], bool]:
-    if position:
-        keys = [order.key(v.team) for v in ordered]
-        if order.descending:  # bisect wants ascending: search the negated order
-            start = len(keys) - bisect.bisect_left(keys[::-1], position.after)
-        else:
-            start = bisect.bisect_right(keys, position.after)
-    else:
-        start = (page - 1) * page_size
+    start = _start([order.key(v.team) for v in ordered], order, page, page_size, position)
     return ordered[start:start + page_size], start + page_size < len(ordered)
+
+
+def _start(keys: list[str], order: Order, page: int, page_size: int,
+           position: Cursor | None) -> int:
+    """Where a page starts in these sorted keys: after the cursor's, or after earlier pages."""
+    if not position:
+        return (page - 1) * page_size
+    if order.descending:  # bisect wants ascending: search the negated order
+        return len(keys) - bisect.bisect_left(keys[::-1], position.after)
+    return bisect.bisect_right(keys, position.after)
+
+
+@dataclass
+class Found:
+    """A page of teams: whether more follow, the total; an alias search's place to go on
+    from, and (a substring search's) how many matches the earlier pages held."""
+
+    rows: list[TeamView]
+    more: bool
+    total: int
+    place: tuple[str, str] | None = None
+    before: int | None = None
+
+
+def _alias_search(order: Order, team_filter: TeamFilter, page: int, page_size: int,
+                  position: Cursor | None) -> Found:
+    """Every team whose alias has words starting with the query's, from the word index
+    (O(matches): sorted here, the exact total), then the page's teams in one read; a query
+    no alias word starts (or one without words) scans the order for the text instead."""
+    wanted = team_filter.words
+    matched = stores().orders.word_matches(wanted, team_filter.match(), order.sort_by) \
+        if wanted else []
+    if not matched:
+        return _substring_search(order, team_filter.by_substring(), page, page_size, position)
+    matched.sort(key=order.key, reverse=order.descending)
+    start = _start([order.key(m) for m in matched], order, page, page_size, position)
+    shown = matched[start:start + page_size]
+    views = {v.team_id: v for v in stores().teams.listed([m["team_id"] for m in shown])}
+    rows = []
+    for entry in shown:
+        view = views.get(entry["team_id"])
+        if view is not None:
+            if "spend_order" in entry:  # its place in the order, as the cursor takes it
+                view.team["spend_order"] = entry["spend_order"]
+            rows.append(view)
+    more = start + page_size < len(matched)
+    last = shown[-1] if more and shown else None
+    return Found(rows, more, len(matched),
+                 place=(order.key(last), last["team_id"]) if last else None)
+
+
+def _substring_search(order: Order, team_filter: TeamFilter, page: int, page_size: int,
+                      position: Cursor | None) -> Found:
+    """The order scanned for aliases holding the text, at most SCAN_ITEMS items a request:
+    a page may hold fewer teams than asked (even none) and still a place to go on from; the
+    total counts the matches so far (+1 while there may be more)."""
+    skip = 0 if position else (page - 1) * page_size
+    after = (position.after, position.team_id) if position else None
+    views, place = stores().orders.scan(order.sort_by, order.descending, team_filter.match(),
+                                        after, skip + page_size)
+    rows = views[skip:]
+    before = position.found or 0 if position else len(views) - len(rows)
+    return Found(rows, place is not None, 0, place=place, before=before)
 
 
 def _order_page(order: Order, team_filter: TeamFilter, page: int, page_size: int,
@@ -203,6 +294,8 @@ def search_teams(actor: Actor, *, team_filter: TeamFilter, page: int,
     if team_filter.team_id is not None:
         rows, _ = _memory_page(_ordered([team_filter.team_id], team_filter, order), order,
                                page, page_size, None)
+    elif team_filter.team_alias:  # the newest first of the index's matches, or of a scan
+        rows = _alias_search(order, team_filter, page, page_size, None).rows
     else:
         rows, _, _ = _order_page(order, team_filter, page, page_size, None)
     if sum(sizes.answer_size(r.team, r.members) for r in rows) > sizes.PAGE_ANSWER_BYTES:

@@ -377,21 +377,27 @@ def delete_teams(actor: Actor, request: TeamDeleteRequest) -> TeamsDeleted:
 
 
 def _mark_deleting(actor: Actor, teams: list[Item]) -> None:
-    """One transaction: the teams vanish from every read, their keys stop authenticating."""
+    """The teams vanish from every read, their keys stop authenticating: as few transactions
+    as hold them (a team's mark, its alias words and its record; the counter once each), in
+    order. A failure midway leaves the earlier teams deleting; the request again finishes."""
     active = [t for t in teams if t.get("status") == ACTIVE]
-    if not active:
-        return  # an earlier delete got this far: only the cleanup is left
-    tx = stores().transaction()
     now = to_iso(utcnow())
-    for team in active:
-        stores().teams.mark_deleting(tx, team, now)
-        audit.record(tx, actor, audit.DELETED, audit.TEAM_TABLE, audit.object_id(team["team_id"]),
-                     team_public(team), None, team_id=team["team_id"])
-    stores().teams.count(tx, -len(active))
-    try:
-        tx.commit()
-    except TransactionCancelled as cancelled:
-        raise Busy("These teams changed while being deleted; please retry") from cancelled
+    while active:  # empty: an earlier delete got this far, only the cleanup is left
+        tx, marked = stores().transaction(), 0
+        while marked < len(active) and (marked == 0 or len(tx) + 2 + stores().teams.mark_writes(
+                active[marked]) <= sizes.TRANSACTION_ITEMS):
+            team = active[marked]
+            stores().teams.mark_deleting(tx, team, now)
+            audit.record(tx, actor, audit.DELETED, audit.TEAM_TABLE,
+                         audit.object_id(team["team_id"]), team_public(team), None,
+                         team_id=team["team_id"])
+            marked += 1
+        stores().teams.count(tx, -marked)
+        try:
+            tx.commit()
+        except TransactionCancelled as cancelled:
+            raise Busy("These teams changed while being deleted; please retry") from cancelled
+        active = active[marked:]
 
 
 def cleanup_team(actor: Actor | None, team_id: str) -> None:

@@ -99,9 +99,10 @@ class TeamSettings(Request):
 
 class TeamNewRequest(TeamSettings):
     team_id: Id | None = None
-    # One transaction: 5 items of the team, 4 of the caller's membership (and new user row),
-    # 5 per member (a new user with an email): 5 + 4 + 5 x 18 <= 100.
-    members_with_roles: list[Member] = Field(default_factory=list, max_length=18)
+    # One transaction: 5 items of the team, up to 15 of its alias words (store/alias_words),
+    # 4 of the caller's membership (and new user row), 5 per member (a new user with an
+    # email), the users counter: 5 + 15 + 4 + 5 x 15 + 1 <= 100.
+    members_with_roles: list[Member] = Field(default_factory=list, max_length=15)
     models: list[Name] = Field(default_factory=list, max_length=1000)
     blocked: bool = False
 

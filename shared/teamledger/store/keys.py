@@ -224,6 +224,25 @@ def alias_order(team_id: str, team_alias: str | None) -> str:
     return f"{alias}#{team_id}"
 
 
+# The alias word index (store/alias_words.py): an item per indexed word of a team's alias,
+# in the partition of the word's first character, sorted by word, then team id. Words hold
+# no '#' (they are letters and digits), so a word prefix matches only words.
+ALIAS_WORD_PREFIX = "ALIASWORD#"
+
+
+def alias_word_partition(word: str) -> str:
+    return f"{ALIAS_WORD_PREFIX}{word[:1]}"
+
+
+def alias_word(word: str, team_id: str) -> Key:
+    return key(alias_word_partition(word), f"{word}#{team_id}")
+
+
+def team_of_key(pk: str) -> str:
+    """The team id of a team item's PK (a LastEvaluatedKey's)."""
+    return pk.removeprefix("TEAM#")
+
+
 def created_order(team_id: str, created_at: str) -> str:
     return f"{created_at}#{team_id}"  # ISO-8601 with fixed width: text order is time order
 

@@ -9,6 +9,8 @@
   SPEND_ORDER_SHARDS partitions that a page merges.
 - GSI7 (`TEAMDATA`, `<team_id>#T|M#user|K#token`): each team's item, members and keys
   together, read in 1 MB pages by /team/list.
+- The alias word index (store/alias_words.py): the teams whose alias has words starting with
+  a query's, in O(matches); `scan` is the substring fallback, bounded in items read.
 """
 
 import heapq
@@ -17,13 +19,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from teamledger import money
-from teamledger.store import counters, keys, table
+from teamledger.store import alias_words, counters, keys, table
 from teamledger.store.marshal import Item
 from teamledger.store.teams import TeamView, roster_view, with_rosters
 
 ORDERS = tuple(keys.TEAM_ORDERS)
 FILTER_CHUNK = 100  # items a filtered Query evaluates per request
 FILL_BATCH = 100  # /team/list: items whose counters one BatchGetItem reads
+SCAN_ITEMS = 1000  # the substring fallback: items of an order one request reads at most
 MAX_SORT_KEY_BYTES = 1024
 
 
@@ -45,6 +48,9 @@ class TeamMatch:
             return False
         return not self.alias_contains or \
             self.alias_contains.lower() in (team.get("team_alias") or "").lower()
+
+    def in_organization(self, team: Item) -> bool:
+        return TeamMatch(self.organization_id, self.no_organization).test(team)
 
     def where(self) -> table.Filter | None:
         parts, names, values = [], {}, {}
@@ -95,16 +101,75 @@ class TeamOrderStore:
         as the page's counters: a page is 2 requests, 5 by spend)."""
         shards = [keys.team_counter_shard(n) for n in range(keys.COUNTER_SHARDS)] if total else []
         if sort_by == "spend":
-            views, along = self._by_spend(descending, match, after, wanted, shards)
+            views, along, _ = self._by_spend(descending, match, after, wanted, shards)
         else:
-            items = list(self._ordered(sort_by, descending, match, after, wanted))
-            along = counters.CounterStore().fill_along(
-                items, [keys.roster(i["team_id"]) for i in items] + shards)
-            rosters = {i["team_id"]: i.get("roster") or {} for i in along
-                       if i.get("entity") == "roster"}
-            views = [roster_view(i | {"roster": rosters.get(i["team_id"], {})}) for i in items]
+            views, along = self._views(
+                list(self._ordered(sort_by, descending, match, after, wanted)), shards)
         return views, int(sum(s.get("team_count", 0) for s in along if s.get("SK", "")
                               .startswith("SHARD#")))
+
+    def word_matches(self, wanted: list[str], match: TeamMatch, sort_by: str) -> list[Item]:
+        """The teams whose alias has, for each word of `wanted`, a word starting with it, as
+        their index entries hold them (team_id, team_alias, organization_id, created_at; by
+        spend also `spend_order`, their place in that order): every entry of the longest
+        word's prefix is read (O(its matches)), the other words and the organization are
+        tested on the entries."""
+        found: dict[str, Item] = {}
+        for entry in alias_words.starting(max(wanted, key=len)):
+            if entry["team_id"] not in found and match.in_organization(entry) and \
+                    alias_words.prefix_match(entry.get("team_alias"), wanted):
+                found[entry["team_id"]] = {f: entry.get(f) for f in alias_words.INDEXED}
+        if sort_by == "spend" and found:
+            places = {i["team_id"]: i.get("GSI6SK") for i in table.batch_get(
+                [keys.spend_order_item(t) for t in found])}
+            for team_id, team in found.items():
+                team["spend_order"] = places.get(team_id) or keys.spend_order(team_id, 0)
+        return list(found.values())
+
+    def scan(self, sort_by: str, descending: bool, match: TeamMatch,
+             after: tuple[str, str] | None, wanted: int,
+             budget: int | None = None) -> tuple[list[TeamView], tuple[str, str] | None]:
+        """Up to `wanted` matching teams of the order after `after`, reading at most `budget`
+        of its items; and the place to go on from (the last team returned, or the last one
+        read when the budget ran out first; None at the order's end)."""
+        budget = SCAN_ITEMS if budget is None else budget
+        if sort_by == "spend":
+            spent = self._by_spend(descending, match, after, wanted, [], budget)
+            return spent[0], spent[2]
+        index = keys.TEAM_ORDERS[sort_by]
+        start_key = None if after is None else \
+            keys.team(after[1]) | {f"{index}PK": keys.ALL_TEAMS, f"{index}SK": after[0]}
+        query = table.Query(keys.ALL_TEAMS, index=index, forward=not descending,
+                            where=match.where())
+        items: list[Item] = []
+        read = 0
+        place: tuple[str, str] | None = None
+        chunk = max(FILTER_CHUNK, wanted)
+        while True:
+            limit = min(budget - read, chunk)
+            page, start_key = query.page(limit, start_key)
+            read, chunk = read + limit, chunk * 2  # few requests, little read past a full page
+            needed = wanted - len(items)
+            items += page[:needed]
+            if len(page) >= needed:  # full: go on after the last one, unless nothing follows
+                if len(page) > needed or start_key:
+                    place = (items[-1][f"{index}SK"], items[-1]["team_id"])
+                break
+            if not start_key:
+                break
+            if read >= budget:
+                place = (start_key[f"{index}SK"], keys.team_of_key(start_key["PK"]))
+                break
+        return self._views([keys.without_keys(i) for i in items], [])[0], place
+
+    def _views(self, items: list[Item],
+               shards: list[Item]) -> tuple[list[TeamView], list[Item]]:
+        """The teams with their rosters and spend, and `shards` read in the same request."""
+        along = counters.CounterStore().fill_along(
+            items, [keys.roster(i["team_id"]) for i in items] + shards)
+        rosters = {i["team_id"]: i.get("roster") or {} for i in along
+                   if i.get("entity") == "roster"}
+        return [roster_view(i | {"roster": rosters.get(i["team_id"], {})}) for i in items], along
 
     def _ordered(self, sort_by: str, descending: bool, match: TeamMatch,
                  after: tuple[str, str] | None, wanted: int) -> Iterator[Item]:
@@ -126,29 +191,38 @@ class TeamOrderStore:
                 return
 
     def _by_spend(self, descending: bool, match: TeamMatch, after: tuple[str, str] | None,
-                  wanted: int, along: list[Item]) -> tuple[list[TeamView], list[Item]]:
+                  wanted: int, along: list[Item], budget: int | None = None,
+                  ) -> tuple[list[TeamView], list[Item], tuple[str, str] | None]:
         """The spend order's shards merged: each shard's next entries after the cursor (a key
         condition, so any shard can start after a key it does not hold), then the teams' items
-        in one BatchGetItem, filtered as the other orders filter."""
+        in one BatchGetItem, filtered as the other orders filter; at most `budget` entries
+        read, and the place to go on from (as `scan`'s)."""
         views: list[TeamView] = []
         read_along: list[Item] = []
         cursor = after[0] if after else None
+        place: tuple[str, str] | None = None
+        read = 0
         while len(views) < wanted:
             chunk = wanted - len(views) if match.where() is None else \
                 max(FILTER_CHUNK, wanted - len(views))
+            if budget is not None:
+                chunk = min(chunk, budget - read)
             entries = heapq.merge(*(self._shard(n, descending, cursor, chunk)
                                     for n in range(keys.SPEND_ORDER_SHARDS)),
                                   key=lambda e: e["GSI6SK"], reverse=descending)
             page = list(itertools.islice(entries, chunk))
             if not page:
+                place = None
                 break
+            read += len(page)
             cursor = page[-1]["GSI6SK"]
-            read = counters.CounterStore().read_with_spend(
+            place = (cursor, page[-1]["team_id"])
+            fetched = counters.CounterStore().read_with_spend(
                 [keys.team(e["team_id"]) for e in page],
                 along=along + [keys.roster(e["team_id"]) for e in page])
             along = []  # read once, with the first page of teams
-            read_along += [i for i in read if i.get("entity") not in ("team", "roster")]
-            found = with_rosters(read)
+            read_along += [i for i in fetched if i.get("entity") not in ("team", "roster")]
+            found = with_rosters(fetched)
             for entry in page:
                 team = found.get(entry["team_id"])
                 if team is None or not match.test(team):
@@ -156,12 +230,16 @@ class TeamOrderStore:
                 # The place the page came from (the cursor's), not the counter read later.
                 views.append(roster_view(team | {"spend_order": entry["GSI6SK"]}))
                 if len(views) == wanted:
+                    place = (entry["GSI6SK"], entry["team_id"])
                     break
             if len(page) < chunk:
+                place = None if len(views) < wanted else place
+                break
+            if budget is not None and read >= budget:
                 break
         if along:  # no team at all: the shards alone
             read_along = table.batch_get(along)
-        return views, read_along
+        return views, read_along, place
 
     def _shard(self, shard: int, descending: bool, after: str | None,
                limit: int) -> list[Item]:

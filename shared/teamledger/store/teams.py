@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 
 from teamledger import money
 from teamledger.errors import ServiceError, TransactionCancelled
-from teamledger.store import counters, keys, table
+from teamledger.store import alias_words, counters, keys, table
 from teamledger.store.marshal import Item
 from teamledger.store.refs import TeamRef
 from teamledger.store.table import Transaction
@@ -124,6 +124,7 @@ class TeamStore:
             k: v for k, v in team.items() if k not in ("spend", "roster")}
         tx.put({k: v for k, v in item.items() if v is not None},
                condition="attribute_not_exists(PK)", refusal=refusal)
+        alias_words.put(tx, team)
         entries = fitting({}, 0, members)
         tx.put(keys.roster(team["team_id"]) | {
             "entity": "roster", "team_id": team["team_id"], "roster": entries,
@@ -223,6 +224,7 @@ class TeamStore:
                   condition="#version = :v AND #status = :active",
                   names={"#version": "version", "#status": "status"},
                   values={":v": team["version"], ":active": ACTIVE})
+        alias_words.move(tx, team, new)  # in this transaction: the version condition holds it
         return {k: v for k, v in new.items() if v is not None}
 
     def mark_deleting(self, tx: Transaction, team: Item, now: str) -> None:
@@ -231,6 +233,12 @@ class TeamStore:
                                                **dict.fromkeys(keys.INDEX_ATTRIBUTES)},
                   **_ACTIVE_CONDITION)
         tx.reckon(team)  # a team may be large (metadata, models): it counts to the 4 MB
+        alias_words.remove(tx, team)
+
+    @staticmethod
+    def mark_writes(team: Item) -> int:
+        """The writes `mark_deleting` adds to a transaction for this team."""
+        return 1 + alias_words.writes(team)
 
     def delete_deleting(self, tx: Transaction, team_id: str) -> None:
         counters.delete(tx, TeamRef(team_id))
