@@ -7,31 +7,10 @@ import uuid
 import pytest
 from teamledger.store import teams as team_store
 
+from tests.support import pages as lists
 from tests.support.streams import SpendOrderFeed
 
 PAGE = 7
-
-
-def _page(api, key=None, **query) -> dict:
-    kwargs = {"key": key} if key else {}
-    return api.ok(api.get("/v2/team/list", query={k: str(v) for k, v in query.items()},
-                          **kwargs))
-
-
-def _walk(api, key=None, **query) -> list[dict]:
-    """Every page by next_cursor; checks each page's bookkeeping on the way."""
-    pages, cursor = [], None
-    while True:
-        page = _page(api, key, **query, **({"cursor": cursor} if cursor else {}))
-        pages.append(page)
-        assert page["page"] == len(pages)
-        cursor = page["next_cursor"]
-        if cursor is None:
-            return pages
-
-
-def _ids(teams: list[dict]) -> list[str]:
-    return [t["team_id"] for t in teams]
 
 
 def _expected(teams: list[dict], sort_by: str, descending: bool) -> list[str]:
@@ -40,7 +19,7 @@ def _expected(teams: list[dict], sort_by: str, descending: bool) -> list[str]:
                  "created_at": team["created_at"], "spend": team["spend"]}[sort_by]
         return value, team["team_id"]
 
-    return _ids(sorted(teams, key=key, reverse=descending))
+    return lists.ids(sorted(teams, key=key, reverse=descending))
 
 
 @pytest.fixture
@@ -63,9 +42,9 @@ def teams(api, fresh_table) -> list[dict]:
 @pytest.mark.parametrize("sort_order", ["asc", "desc"])
 def test_cursor_walk_sees_every_team_once_in_order(api, teams, sort_by, sort_order):
     # When an admin walks all pages by next_cursor
-    pages = _walk(api, page_size=PAGE, sort_by=sort_by, sort_order=sort_order)
+    pages = lists.walk(api, page_size=PAGE, sort_by=sort_by, sort_order=sort_order)
     # Then each team appears once, in the requested order, ties broken by team_id
-    seen = [t for page in pages for t in _ids(page["teams"])]
+    seen = [t for page in pages for t in lists.ids(page["teams"])]
     assert seen == _expected(teams, sort_by, sort_order == "desc")
     # And every page reports the exact total and its size, and the last has no cursor
     assert len(pages) == 3
@@ -74,33 +53,33 @@ def test_cursor_walk_sees_every_team_once_in_order(api, teams, sort_by, sort_ord
 
 
 def test_pages_by_number_match_pages_by_cursor(api, teams):
-    by_cursor = _walk(api, page_size=PAGE, sort_by="team_alias")
-    by_number = [_page(api, page=n, page_size=PAGE, sort_by="team_alias") for n in (1, 2, 3)]
-    assert [_ids(p["teams"]) for p in by_number] == [_ids(p["teams"]) for p in by_cursor]
+    by_cursor = lists.walk(api, page_size=PAGE, sort_by="team_alias")
+    by_number = [lists.page(api, page=n, page_size=PAGE, sort_by="team_alias") for n in (1, 2, 3)]
+    assert [lists.ids(p["teams"]) for p in by_number] == [lists.ids(p["teams"]) for p in by_cursor]
     assert [p["next_cursor"] is None for p in by_number] == [False, False, True]
     # A page past the end is empty, with the same total
-    beyond = _page(api, page=9, page_size=PAGE)
+    beyond = lists.page(api, page=9, page_size=PAGE)
     assert (beyond["teams"], beyond["total"], beyond["next_cursor"]) == ([], 17, None)
 
 
 def test_defaults_are_page_1_of_10_by_created_at(api, teams):
-    page = _page(api)
+    page = lists.page(api)
     assert (page["page"], page["page_size"], page["total_pages"]) == (1, 10, 2)
-    assert _ids(page["teams"]) == _expected(teams, "created_at", False)[:10]
+    assert lists.ids(page["teams"]) == _expected(teams, "created_at", False)[:10]
 
 
-def test_a_cursor_takes_precedence_over_page(api, teams):
-    first = _page(api, page_size=5)
-    second = _page(api, page_size=5, page=3, cursor=first["next_cursor"])
+def test_a_cursor_takes_precedence_overpage(api, teams):
+    first = lists.page(api, page_size=5)
+    second = lists.page(api, page_size=5, page=3, cursor=first["next_cursor"])
     assert second["page"] == 2
-    assert _ids(second["teams"]) == _expected(teams, "created_at", False)[5:10]
+    assert lists.ids(second["teams"]) == _expected(teams, "created_at", False)[5:10]
 
 
 def test_a_cursor_keeps_its_order_and_refuses_another(api, teams):
-    first = _page(api, page_size=5, sort_by="team_alias", sort_order="desc")
+    first = lists.page(api, page_size=5, sort_by="team_alias", sort_order="desc")
     # Without sort parameters the cursor's own order goes on
-    second = _page(api, page_size=5, cursor=first["next_cursor"])
-    assert _ids(second["teams"]) == _expected(teams, "team_alias", True)[5:10]
+    second = lists.page(api, page_size=5, cursor=first["next_cursor"])
+    assert lists.ids(second["teams"]) == _expected(teams, "team_alias", True)[5:10]
     # With different ones it is a 400 that says so
     reply = api.get("/v2/team/list", query={"cursor": first["next_cursor"],
                                             "sort_by": "spend"})
@@ -116,8 +95,8 @@ def test_a_cursor_this_service_did_not_make_is_400(api, teams, cursor):
 
 def test_alias_filter_is_partial_and_case_insensitive_with_exact_total(api, teams):
     expected = [t for t in teams if "platform" in (t.get("team_alias") or "").lower()]
-    pages = _walk(api, page_size=2, team_alias="pLaTfOrM", sort_by="team_alias")
-    assert [t for p in pages for t in _ids(p["teams"])] == _expected(expected, "team_alias",
+    pages = lists.walk(api, page_size=2, team_alias="pLaTfOrM", sort_by="team_alias")
+    assert [t for p in pages for t in lists.ids(p["teams"])] == _expected(expected, "team_alias",
                                                                       False)
     assert {p["total"] for p in pages} == {3}
     assert len(pages) == 2
@@ -125,18 +104,18 @@ def test_alias_filter_is_partial_and_case_insensitive_with_exact_total(api, team
 
 def test_organization_filter_and_default_organization(api, teams):
     in_org = [t for t in teams if t.get("organization_id") == "org-1"]
-    page = _page(api, organization_id="org-1", page_size=100)
-    assert (_ids(page["teams"]), page["total"]) == (_expected(in_org, "created_at", False), 6)
-    none = _page(api, organization_id="default_organization", page_size=100)
+    page = lists.page(api, organization_id="org-1", page_size=100)
+    assert (lists.ids(page["teams"]), page["total"]) == (_expected(in_org, "created_at", False), 6)
+    none = lists.page(api, organization_id="default_organization", page_size=100)
     assert none["total"] == 11
-    assert not set(_ids(none["teams"])) & set(_ids(in_org))
+    assert not set(lists.ids(none["teams"])) & set(lists.ids(in_org))
 
 
 def test_team_id_filter(api, teams):
-    page = _page(api, team_id=teams[3]["team_id"])
-    assert (_ids(page["teams"]), page["total"], page["next_cursor"]) == (
+    page = lists.page(api, team_id=teams[3]["team_id"])
+    assert (lists.ids(page["teams"]), page["total"], page["next_cursor"]) == (
         [teams[3]["team_id"]], 1, None)
-    assert _page(api, team_id="no-such-team")["teams"] == []
+    assert lists.page(api, team_id="no-such-team")["teams"] == []
 
 
 def test_spend_order_follows_spend_once_the_consumer_places_it(api, teams, fresh_table):
@@ -150,20 +129,20 @@ def test_spend_order_follows_spend_once_the_consumer_places_it(api, teams, fresh
     # many reports it had
     assert feed.deliver() == 2
     # Then spend order puts them last, ascending, the page showing their spend
-    pages = _walk(api, page_size=PAGE, sort_by="spend")
-    ids = [t for p in pages for t in _ids(p["teams"])]
+    pages = lists.walk(api, page_size=PAGE, sort_by="spend")
+    ids = [t for p in pages for t in lists.ids(p["teams"])]
     assert ids[-2:] == [teams[9]["team_id"], teams[4]["team_id"]]
     assert ids == _expected(teams, "spend", False)
     assert pages[-1]["teams"][-1]["spend"] == 13.0
     # and descending puts the biggest first
-    first = _page(api, sort_by="spend", sort_order="desc", page_size=1)["teams"][0]
+    first = lists.page(api, sort_by="spend", sort_order="desc", page_size=1)["teams"][0]
     assert first["team_id"] == teams[4]["team_id"]
 
 
 def test_a_deleted_team_leaves_pages_and_total(api, teams):
     api.ok(api.post("/team/delete", {"team_ids": [teams[0]["team_id"]]}))
-    pages = _walk(api, page_size=PAGE)
-    assert teams[0]["team_id"] not in [t for p in pages for t in _ids(p["teams"])]
+    pages = lists.walk(api, page_size=PAGE)
+    assert teams[0]["team_id"] not in [t for p in pages for t in lists.ids(p["teams"])]
     assert pages[0]["total"] == 16
 
 
@@ -176,24 +155,25 @@ def test_a_member_sees_only_their_teams(api, teams):
     mine = [teams[2], teams[11]]
     # When they list, with every sort
     for sort_by in ("created_at", "team_alias", "spend"):
-        pages = _walk(api, user["key"], page_size=1, sort_by=sort_by, sort_order="desc")
+        pages = lists.walk(api, user["key"], page_size=1, sort_by=sort_by, sort_order="desc")
         # Then they page through their own teams only, with the total of their own
-        assert [t for p in pages for t in _ids(p["teams"])] == _expected(mine, sort_by, True)
+        assert [t for p in pages for t in lists.ids(p["teams"])] == _expected(mine, sort_by, True)
         assert {p["total"] for p in pages} == {2}
     # And asking for all teams of someone else gives only the teams shared with them
     other = api.new_user()
     api.ok(api.post("/team/member_add", {"team_id": teams[11]["team_id"], "member": {
         "user_id": other["user_id"], "role": "user"}}))
-    shared = _page(api, user["key"], user_id=other["user_id"])
-    assert (_ids(shared["teams"]), shared["total"]) == ([teams[11]["team_id"]], 1)
+    shared = lists.page(api, user["key"], user_id=other["user_id"])
+    assert (lists.ids(shared["teams"]), shared["total"]) == ([teams[11]["team_id"]], 1)
     # And an admin listing that user's teams sees both of them
-    assert sorted(_ids(_page(api, user_id=user["user_id"])["teams"])) == sorted(_ids(mine))
+    found = lists.page(api, user_id=user["user_id"])["teams"]
+    assert sorted(lists.ids(found)) == sorted(lists.ids(mine))
 
 
 def test_a_team_key_lists_its_own_team(api, teams):
     key = api.new_key(team_id=teams[5]["team_id"])["key"]
-    page = _page(api, key)
-    assert (_ids(page["teams"]), page["total"]) == ([teams[5]["team_id"]], 1)
+    page = lists.page(api, key)
+    assert (lists.ids(page["teams"]), page["total"]) == ([teams[5]["team_id"]], 1)
 
 
 def test_list_pages_show_the_members_as_they_change(api, fresh_table):
@@ -210,7 +190,7 @@ def test_list_pages_show_the_members_as_they_change(api, fresh_table):
                                             "user_id": second["user_id"]}))
     # Then every list shows what /team/info shows
     info = api.ok(api.get("/team/info", query={"team_id": team["team_id"]}))["team_info"]
-    listed = _page(api)["teams"][0]
+    listed = lists.page(api)["teams"][0]
     searched = api.ok(api.get("/team/filter/ui"))[0]
     full = api.ok(api.get("/team/list"))[0]
     for shown in (listed, searched, full):
@@ -227,7 +207,7 @@ def test_the_roster_stops_at_its_limit_and_info_has_everyone(api, fresh_table, m
     added = api.ok(api.post("/team/bulk_member_add", {"team_id": team["team_id"], "members": [
         {"user_id": f"u{n}-{uuid.uuid4().hex[:6]}", "role": "user"} for n in range(4)]}))
     assert added["successful_additions"] == 4
-    listed = _page(api)["teams"][0]
+    listed = lists.page(api)["teams"][0]
     info = api.ok(api.get("/team/info", query={"team_id": team["team_id"]}))["team_info"]
     assert len(info["members_with_roles"]) == 5
     assert listed["members_with_roles"] == info["members_with_roles"][:3]
@@ -237,18 +217,18 @@ def test_the_roster_stops_at_its_limit_and_info_has_everyone(api, fresh_table, m
 
 def test_filter_ui_is_newest_first_with_pages(api, teams):
     newest_first = _expected(teams, "created_at", True)
-    assert _ids(api.ok(api.get("/team/filter/ui"))) == newest_first
+    assert lists.ids(api.ok(api.get("/team/filter/ui"))) == newest_first
     second = api.ok(api.get("/team/filter/ui", query={"page": "2", "page_size": "5"}))
-    assert _ids(second) == newest_first[5:10]
+    assert lists.ids(second) == newest_first[5:10]
 
 
 def test_filter_ui_matches_alias_partially_and_team_id_exactly(api, teams):
     found = api.ok(api.get("/team/filter/ui", query={"team_alias": "BETA"}))
-    assert _ids(found) == [t for t in _expected(teams, "created_at", True)
+    assert lists.ids(found) == [t for t in _expected(teams, "created_at", True)
                            if (dict((x["team_id"], x) for x in teams)[t].get("team_alias")
                                or "").lower() == "beta"]
     one = api.ok(api.get("/team/filter/ui", query={"team_id": teams[1]["team_id"]}))
-    assert _ids(one) == [teams[1]["team_id"]]
+    assert lists.ids(one) == [teams[1]["team_id"]]
     assert api.ok(api.get("/team/filter/ui", query={"team_id": teams[1]["team_id"],
                                                     "team_alias": "zzz"})) == []
 
