@@ -40,8 +40,10 @@ def test_return_full_object_answers_key_objects_without_the_raw_key(api):
     # When its team's keys are listed as objects
     (key,) = _list(api, team_id=team_id, return_full_object="true")["keys"]
 
-    # Then the Key says what /key/info says, and never the raw key
+    # Then the Key says what /key/info says (which adds `user_role` for a caller's own key
+    # only: null here), and never the raw key
     info = api.ok(api.get("/key/info", query={"key": made["token"]}))["info"]
+    assert info.pop("user_role") is None
     assert key == info
     assert (key["key_alias"], key["spend"], key["max_budget"]) == ("ci", 0.5, 5.0)
     assert "key" not in key
