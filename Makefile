@@ -68,6 +68,7 @@ $(LITELLM_CLIENT_VENV)/.installed: requirements-litellm-client.txt
 	touch $@
 
 dev: $(VENV)/.installed
+	PYTHONPATH=shared:. $(PY) -m teamledger.http.compiled
 	PORT=$(PORT) DATA_DIR="$(DATA_DIR)" WORKERS=$(WORKERS) $(PY) -m tests.support.devserver
 
 # Empties `make dev`'s DATA_DIR: its tables, audit stream and layout go. A folder that is not
@@ -139,11 +140,14 @@ scan: $(CHECKOV)/.installed
 		--skip-download
 
 # The layer ships botocore's data as a marshal cache (shared/teamledger/store/botocore_data.py),
-# written first by the layer's Python and botocore (shared/requirements.txt pins it).
+# written first by the layer's Python and botocore (shared/requirements.txt pins it), and the API's
+# models compiled for pydantic-core (shared/teamledger/http/compiled.py: no pydantic at a cold start).
 build: $(TOOLS)/.installed $(VENV)/.installed
 	PYTHONPATH=shared $(PY) -m teamledger.store.botocore_data
+	PYTHONPATH=shared:. $(PY) -m teamledger.http.compiled
 	$(if $(PY312),SAM_CLI_TELEMETRY=0 PATH=$(dir $(PY312)):$$PATH $(TOOLS)/bin/sam build,@echo "build skipped: sam build needs python3.12 (the Lambda runtime) and none was found (pyenv install 3.12)")
 	$(if $(PY312),test -d .aws-sam/build/SharedLayer/python/teamledger/store/_botocore_data,)
+	$(if $(PY312),test -f .aws-sam/build/SharedLayer/python/teamledger/http/_compiled/models.pickle,)
 
 # docs/openapi.json from the route functions' code; tests/unit/test_openapi.py fails when stale.
 openapi: $(VENV)/.installed

@@ -3,6 +3,9 @@ table built from template.yaml, and a client that calls route handlers with the 
 HTTP API v2 events they receive in AWS."""
 
 import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -18,6 +21,24 @@ AUDIT_QUEUE = "teamledger-audit-test.fifo"
 os.environ.update({
     "POWERTOOLS_TRACE_DISABLED": "true", "POWERTOOLS_METRICS_DISABLED": "true",
     "POWERTOOLS_SERVICE_NAME": "teamledger", "POWERTOOLS_METRICS_NAMESPACE": "TeamLedger"})
+
+
+def pytest_configure(config):
+    """The functions run with their models compiled, as a built layer ships them (written
+    fresh for the session: teamledger.http.compiled), unless a suite declares them with
+    pydantic (tests/unit: the models as declared, and the API's description)."""
+    from teamledger.http import compiled
+
+    if os.environ.get(compiled.MODE) == "declared":
+        return
+    root = Path(__file__).resolve().parents[1]
+    # The layer's venv: the LiteLLM client's (make compat) runs only the dev server's clients.
+    layer_python = root / ".venv" / "bin" / "python"
+    python = str(layer_python) if layer_python.exists() else sys.executable
+    subprocess.run([python, "-m", "teamledger.http.compiled"], cwd=root, check=True,
+                   stdout=subprocess.DEVNULL,
+                   env={**os.environ, "PYTHONPATH": os.pathsep.join(["shared", "."])})
+    os.environ[compiled.MODE] = "compiled"
 
 
 @pytest.fixture(scope="session")

@@ -254,7 +254,7 @@ def test_adds_by_email_match_whatever_its_case(api):
 
 def test_the_largest_adds_of_new_users_with_emails_fit_one_transaction(api, fresh_table):
     # member_add's most members, each a new user with an email, all or nothing in one go
-    from teamledger.http.models import MAX_MEMBERS_PER_ADD, TeamNewRequest
+    from teamledger.http.declared import MAX_MEMBERS_PER_ADD, TeamNewRequest
 
     team_id = api.new_team()["team_id"]
     emails = [_email("many") for _ in range(MAX_MEMBERS_PER_ADD)]

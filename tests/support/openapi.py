@@ -15,6 +15,7 @@ import functools
 import importlib
 import inspect
 import json
+import os
 import sys
 import tomllib
 from collections.abc import Callable, Iterable
@@ -446,6 +447,11 @@ def build(template: dict | None = None) -> dict:
     for layer in layer_dirs(template):
         if layer not in sys.path:
             sys.path.insert(0, layer)
+    from teamledger.http import compiled
+
+    if compiled.active():  # the functions' annotations would be the compiled stand-ins
+        raise RuntimeError("describe the API from the declared models (TEAMLEDGER_MODELS="
+                           "declared): this process has the compiled ones")
     route_list = api_routes(template)
     unknown = set(ROUTE_ERRORS) - {(r.method, r.path) for r in route_list}
     if unknown:
@@ -462,6 +468,7 @@ def render(document: dict) -> str:
 
 
 def main() -> None:
+    os.environ["TEAMLEDGER_MODELS"] = "declared"  # before any function is imported
     text = render(build())
     DOCUMENT.write_text(text, encoding="utf-8")
     document = json.loads(text)

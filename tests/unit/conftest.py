@@ -1,6 +1,13 @@
-"""Unit fixtures: the domain against in-memory fakes of the stores, on a clock the test sets."""
+"""Unit fixtures: the domain against in-memory fakes of the stores, on a clock the test sets.
 
-from datetime import UTC, datetime, timedelta
+The unit tests use the models as declared with pydantic (the compiled ones are the
+integration tests', and tests/unit/test_compiled_models.py compares the two)."""
+
+import os
+
+os.environ["TEAMLEDGER_MODELS"] = "declared"  # before any test imports teamledger.http.models
+
+from datetime import UTC, datetime, timedelta  # noqa: E402
 
 import pytest
 from teamledger import store, timestamps

@@ -211,10 +211,12 @@ def _resolve(app: ServiceApp, event: Event, context: Any, actor: "Actor | None")
 
 def _prepare(app: ServiceApp) -> None:
     """Before a SnapStart snapshot: what the first request would do (validators, client)."""
+    from teamledger.http import compiled
     from teamledger.store.client import client
 
     for route in app.routes:
         route.prepare()
+    compiled.prepare()
     client()
 
 

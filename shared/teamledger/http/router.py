@@ -73,9 +73,20 @@ def _is_model(annotation: Any) -> bool:
 
 
 class _Field:
-    """One parameter of a route: where it comes from, its default, its pydantic validator."""
+    """One parameter of a route: where it comes from, its default, its validator (pydantic's
+    TypeAdapter, or its compiled schema's: teamledger.http.compiled)."""
 
-    def __init__(self, name: str, annotation: Any, default: Any, path_names: set[str]) -> None:
+    def __init__(self, name: str, source: str, required: bool, default: Any,
+                 adapter: Any) -> None:
+        self.name = name
+        self.source = source
+        self.required = required
+        self.default = default
+        self.adapter = adapter
+
+    @classmethod
+    def declared(cls, name: str, annotation: Any, default: Any, path_names: set[str]) -> "_Field":
+        """The parameter as its annotation declares it, validated by pydantic."""
         from pydantic import Field, TypeAdapter
 
         marker: Param | None = None
@@ -85,24 +96,25 @@ class _Field:
             kept = [m for m in metadata if not isinstance(m, Param)]
             annotation = Annotated[(base, *kept)] if kept else base
         if marker is not None:
-            self.source = marker.source
+            source = marker.source
         elif name in path_names:
-            self.source = Path.source
+            source = Path.source
         else:
-            self.source = Body.source if _is_model(annotation) else Query.source
-        self.name = name
-        self.required = default is inspect.Parameter.empty
-        self.default = None if self.required else default
+            source = Body.source if _is_model(annotation) else Query.source
+        required = default is inspect.Parameter.empty
         constraints = marker.constraints if marker else {}
-        self.adapter: Any = TypeAdapter(Annotated[annotation, Field(**constraints)])
+        return cls(name, source, required, None if required else default,
+                   TypeAdapter(Annotated[annotation, Field(**constraints)]))
 
     def validate(self, value: Any, loc: tuple[str | int, ...], errors: list[dict[str, Any]]) -> Any:
-        from pydantic import ValidationError
+        from pydantic_core import ValidationError
 
         try:
             return self.adapter.validate_python(value, from_attributes=True)
         except ValidationError as error:
-            errors.extend({**e, "loc": loc + tuple(e["loc"])} for e in error.errors())
+            # No `url` (never rendered): pydantic-core would import pydantic for its version.
+            errors.extend({**e, "loc": loc + tuple(e["loc"])}
+                          for e in error.errors(include_url=False))
             return None
 
 
@@ -121,22 +133,41 @@ class Route:
         self._bind()
 
     def _bind(self) -> list[_Field]:
-        """The parameters' validators, built on the route's first request."""
+        """The parameters' validators, built on the route's first request: compiled ones in a
+        built layer (no pydantic), else pydantic's from the function's annotations."""
         if self._fields is None:
-            from pydantic import TypeAdapter
+            from teamledger.http import compiled
 
-            hints = get_type_hints(self.function, include_extras=True)
-            path_names = set(_PATH_PARAMETER.findall(self.rule))
-            fields = [_Field(name, hints.get(name, Any), parameter.default, path_names)
-                      for name, parameter in inspect.signature(self.function).parameters.items()]
-            if sum(field.source == Body.source for field in fields) > 1:
-                raise TypeError(f"{self.rule}: a route takes one body")
-            answer = hints.get("return")
-            if answer is not None and answer is not Response \
-                    and get_origin(answer) is not Response:
-                self._answer = TypeAdapter(answer)
+            if compiled.active():
+                built = compiled.route(self.function)
+                fields = [_Field(name, source, required, default, compiled.Adapter(schema))
+                          for name, source, required, default, schema in built["fields"]]
+                answer = built["answer"]
+                self._answer = None if answer is None else compiled.Adapter(answer)
+            else:
+                fields = self.bind_declared()
+                self._answer = self.declared_answer()
             self._fields = fields
         return self._fields
+
+    def bind_declared(self) -> list[_Field]:
+        """The parameters as the function's annotations declare them, with pydantic."""
+        hints = get_type_hints(self.function, include_extras=True)
+        path_names = set(_PATH_PARAMETER.findall(self.rule))
+        fields = [_Field.declared(name, hints.get(name, Any), parameter.default, path_names)
+                  for name, parameter in inspect.signature(self.function).parameters.items()]
+        if sum(field.source == Body.source for field in fields) > 1:
+            raise TypeError(f"{self.rule}: a route takes one body")
+        return fields
+
+    def declared_answer(self) -> Any:
+        """The return annotation's TypeAdapter (None: the route answers a Response)."""
+        from pydantic import TypeAdapter
+
+        answer = get_type_hints(self.function, include_extras=True).get("return")
+        if answer is None or answer is Response or get_origin(answer) is Response:
+            return None
+        return TypeAdapter(answer)
 
     def arguments(self, event: Event, path: dict[str, str], body: Any) -> dict[str, Any]:
         """The function's arguments from the request, or RequestValidationError."""
@@ -174,7 +205,7 @@ class Route:
             return result
         if self._answer is None:
             return Response(200, result)
-        from pydantic import ValidationError
+        from pydantic_core import ValidationError
 
         try:
             value = self._answer.validate_python(result, from_attributes=True)

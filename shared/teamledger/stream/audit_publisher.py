@@ -33,7 +33,7 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 from botocore.exceptions import ClientError
-from pydantic import ValidationError
+from pydantic_core import ValidationError
 
 from teamledger.config import settings
 from teamledger.http.models import AuditLog
@@ -136,7 +136,7 @@ def audit_log(record: Record) -> AuditLog:
     except ValidationError as error:
         # Locations and types only: the values are the record's content.
         problems = ", ".join(f"{'.'.join(map(str, e['loc']))}: {e['type']}"
-                             for e in error.errors())
+                             for e in error.errors(include_url=False))
         raise Unpublishable(f"the new image is not an AuditLog ({problems})") from None
     if not (log.id and log.object_id):
         raise Unpublishable("the new image has an empty id or object_id")
