@@ -22,7 +22,8 @@ def write(requests: dict, cold_start: dict, warm: dict, seconds: float,
         "cold_start_ms": {name: {"function": round(m["function_ms"], 1),
                                  "baseline": round(m["baseline_ms"], 1),
                                  "function_cpu": round(m["function_cpu_ms"], 1),
-                                 "baseline_cpu": round(m["baseline_cpu_ms"], 1)}
+                                 "baseline_cpu": round(m["baseline_cpu_ms"], 1),
+                                 "first_request_validators": round(m["first_request_ms"], 2)}
                           for name, m in cold_start.items()},
         "cold_start_cpu_ratio": {name: round(m["cpu_ratio"], 3)
                                  for name, m in cold_start.items()},
