@@ -195,3 +195,15 @@ def test_compiled_required_and_missing_is_an_error_not_a_silent_fallback(tmp_pat
     result = _run(code, TEAMLEDGER_MODELS="compiled")
     assert result.returncode != 0 and "StaleModels" in result.stderr
     assert _run(code).returncode == 0  # unset: pydantic's, as in a layer never built
+
+
+def test_a_function_without_models_builds_its_route_without_pydantic():
+    # Given health, which imports no model (its route answers a Response it builds)
+    code = ("import sys\nfrom functions.health_liveliness.app import app\n"
+            "for route in app.routes:\n    route.prepare()\n"
+            "print(sorted(m for m in sys.modules if m.split('.')[0] == 'pydantic'))\n")
+    # When its first request builds the route
+    result = _run(code)
+    # Then pydantic is not imported for it
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"

@@ -161,12 +161,13 @@ class Route:
         return fields
 
     def declared_answer(self) -> Any:
-        """The return annotation's TypeAdapter (None: the route answers a Response)."""
-        from pydantic import TypeAdapter
-
+        """The return annotation's TypeAdapter (None: the route answers a Response, and
+        needs no pydantic)."""
         answer = get_type_hints(self.function, include_extras=True).get("return")
         if answer is None or answer is Response or get_origin(answer) is Response:
             return None
+        from pydantic import TypeAdapter
+
         return TypeAdapter(answer)
 
     def arguments(self, event: Event, path: dict[str, str], body: Any) -> dict[str, Any]:
