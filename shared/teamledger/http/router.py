@@ -4,8 +4,10 @@ function imports (Powertools' event handler brings every resolver it has, asynci
 
 A route is a function whose parameters say where each value comes from (teamledger.http.params:
 `Annotated[int, Query(ge=1)]`; a pydantic model is the body; a name in the path is a path
-parameter) and whose return annotation is the answer's model. Its validators (pydantic) are
-built on its first request, only for the models this route uses. Failures are the answers
+parameter) and whose return annotation is the answer's model. Its validators are built on its
+first request, only for the models this route uses: from the schemas `make build` compiled
+(teamledger.http.compiled, pydantic-core only), or, without them, by pydantic from the
+annotations; both validate alike. Failures are the answers
 FastAPI, and so LiteLLM, give: 422 with `detail: [{loc, msg, type}]`, `loc` starting with
 "query", "path" or "body". tests/support/openapi.py describes the same routes through
 Powertools' OpenAPI generator, from the same signatures.
