@@ -54,6 +54,29 @@ export function table(caption, headers, rows, empty = "Nothing to show.") {
   return h("table", {}, h("caption", {}, caption), h("thead", {}, head), h("tbody", {}, body));
 }
 
+/** Previous and Next buttons around what page this is; a null handler disables its button. */
+export function pager(onPrevious, onNext, label = null) {
+  const button = (text, onclick) => h("button", { type: "button", disabled: !onclick, onclick },
+    text);
+  return h("div", { className: "pager" }, button("Previous", onPrevious),
+    label === null ? null : h("span", {}, label), button("Next", onNext));
+}
+
+/** The pager of a cursor-paged list: `state.cursor` is this page's cursor, `state.cursors`
+ *  those of the pages before it; `load` shows the page `state.cursor` names. */
+export function cursorPager(state, nextCursor, load, label = null) {
+  const previous = state.cursors.length === 0 ? null : () => {
+    state.cursor = state.cursors.pop() ?? null;
+    load();
+  };
+  const next = !nextCursor ? null : () => {
+    state.cursors.push(state.cursor);
+    state.cursor = nextCursor;
+    load();
+  };
+  return pager(previous, next, label);
+}
+
 /** An error (or any message) said in words where it happened; empty: none. */
 export function alertBox() {
   const box = h("p", { role: "alert", className: "alert" });

@@ -1,6 +1,7 @@
 // Teams: search by alias, sort by alias, spend or creation, cursor pages, a new team.
 import { get, post } from "../api.js";
-import { alertBox, append, clear, field, h, money, table, textInput, when } from "../dom.js";
+import { alertBox, append, clear, cursorPager, field, h, money, table, textInput, when }
+  from "../dom.js";
 
 const PAGE_SIZE = 10;
 const SORTS = { Alias: "team_alias", Spend: "spend", Created: "created_at" };
@@ -58,19 +59,9 @@ export function teamsPage(me) {
       clear(results).append(table("Teams", [sortHeader("Alias"), "Team ID", "Members",
         sortHeader("Spend"), "Budget", "Blocked", sortHeader("Created")], rows,
       state.alias ? "No team matches." : "No teams yet."));
-      const first = state.cursors.length === 0;
-      results.append(h("div", { className: "pager" },
-        h("button", { type: "button", disabled: first, onclick: () => {
-          state.cursor = state.cursors.pop() ?? null;
-          load();
-        } }, "Previous"),
-        h("span", {}, `Page ${state.cursors.length + 1} of ${page.total_pages || 1} · ` +
-          `${page.total} team${page.total === 1 ? "" : "s"}`),
-        h("button", { type: "button", disabled: !page.next_cursor, onclick: () => {
-          state.cursors.push(state.cursor);
-          state.cursor = page.next_cursor;
-          load();
-        } }, "Next")));
+      results.append(cursorPager(state, page.next_cursor, load,
+        `Page ${state.cursors.length + 1} of ${page.total_pages || 1} · ` +
+        `${page.total} team${page.total === 1 ? "" : "s"}`));
       status.textContent = "";
     } catch (error) {
       if (asked !== latest) return;

@@ -1,6 +1,6 @@
 // Audit records as a list or a table, each with its before/after diff; cursor pages.
 import { get } from "../api.js";
-import { alertBox, clear, h, table, when } from "../dom.js";
+import { alertBox, clear, cursorPager, h, table, when } from "../dom.js";
 
 function shown(value) {
   if (value === undefined) return "—";
@@ -39,16 +39,7 @@ export function auditPager(caption, query, limit = 20) {
         h("code", {}, r.object_id), r.changed_by || "—", diff(r)]);
       clear(results).append(table(caption, ["Time", "Action", "Table", "Object", "Who",
         "Changes"], rows, "No audit records."));
-      results.append(h("div", { className: "pager" },
-        h("button", { type: "button", disabled: state.cursors.length === 0, onclick: () => {
-          state.cursor = state.cursors.pop() ?? null;
-          load();
-        } }, "Previous"),
-        h("button", { type: "button", disabled: !page.next_cursor, onclick: () => {
-          state.cursors.push(state.cursor);
-          state.cursor = page.next_cursor;
-          load();
-        } }, "Next")));
+      results.append(cursorPager(state, page.next_cursor, load));
     } catch (error) {
       if (asked !== latest) return;
       clear(results);

@@ -1,6 +1,6 @@
 // Users (admins and viewers): search by email, a user's page with their teams, keys and spend.
 import { get } from "../api.js";
-import { alertBox, clear, h, money, table, when } from "../dom.js";
+import { alertBox, clear, h, money, pager, table, when } from "../dom.js";
 
 const PAGE_SIZE = 25;
 
@@ -34,16 +34,10 @@ export function usersPage(me) {
         user.user_email || "—", user.user_role || "—", String((user.teams || []).length),
         money(user.spend), money(user.max_budget)]);
       clear(results).append(table("Users", ["User", "Email", "Role", "Teams", "Spend",
-        "Budget"], rows, "No users."), h("div", { className: "pager" },
-        h("button", { type: "button", disabled: state.page <= 1, onclick: () => {
-          state.page -= 1;
-          load();
-        } }, "Previous"),
-        h("span", {}, `Page ${state.page} of ${page.total_pages || 1} · ${page.total} users`),
-        h("button", { type: "button", disabled: state.page >= page.total_pages, onclick: () => {
-          state.page += 1;
-          load();
-        } }, "Next")));
+        "Budget"], rows, "No users."), pager(
+        state.page <= 1 ? null : () => { state.page -= 1; load(); },
+        state.page >= page.total_pages ? null : () => { state.page += 1; load(); },
+        `Page ${state.page} of ${page.total_pages || 1} · ${page.total} users`));
     } catch (error) {
       if (asked !== latest) return;
       clear(results);
