@@ -11,6 +11,9 @@ from teamledger.http import compiled, models
 from teamledger.http.app import ServiceApp, lambda_entry
 from teamledger.store import client as aws
 
+# Imported here, in an ordinary init: its module's own lambda_entry registers no hook.
+from functions.team_info.app import app as team_info_app
+
 
 class Hooks:
     """The Lambda runtime's snapshot_restore_py, recording what is registered."""
@@ -33,11 +36,9 @@ def hooks(monkeypatch):
 def _app() -> ServiceApp:
     """A route function's app (its models compiled, as a built layer has them), its routes'
     validators not built yet."""
-    from functions.team_info.app import app
-
-    for route in app.routes:
+    for route in team_info_app.routes:
         route._fields = None
-    return app
+    return team_info_app
 
 
 def _pooled_connections() -> int:

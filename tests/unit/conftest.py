@@ -1,11 +1,12 @@
 """Unit fixtures: the domain against in-memory fakes of the stores, on a clock the test sets.
 
 The unit tests use the models as declared with pydantic (the compiled ones are the
-integration tests', and tests/unit/test_compiled_models.py compares the two)."""
+integration tests', and tests/unit/test_compiled_models.py compares the two). Run in one
+session with the other suites, they use what those chose (tests/conftest.py): compiled."""
 
 import os
 
-os.environ["TEAMLEDGER_MODELS"] = "declared"  # before any test imports teamledger.http.models
+os.environ.setdefault("TEAMLEDGER_MODELS", "declared")  # before any import of the models
 
 from datetime import UTC, datetime, timedelta  # noqa: E402
 

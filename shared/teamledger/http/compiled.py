@@ -173,7 +173,11 @@ class Loaded:
     def route(self, function: Callable[..., Any]) -> dict[str, Any] | None:
         """A route function's parameters and answer: {"fields": [(name, source, required,
         default, schema)], "answer": schema or None}; None when it is not in the cache."""
-        data = self.routes.get(route_key(function))
+        return self.entry(route_key(function))
+
+    def entry(self, key: str) -> dict[str, Any] | None:
+        """The route entry under `key` (route_key's), unpickled; None when there is none."""
+        data = self.routes.get(key)
         return None if data is None else dict(_loads(data, self.models))
 
 
@@ -320,12 +324,19 @@ def build(root: Path) -> dict[str, Any]:
 
 
 def write(root: Path | None = None, path: Path | None = None) -> Path:
-    """Compile the declared models and the routes of the repository at `root` into `path`."""
-    if active():  # the functions' annotations here are the compiled models
-        raise RuntimeError("compile the models in a process that declares them with pydantic "
-                           f"({MODE}=declared)")
-    content = pickle.dumps(build(root or Path.cwd()), protocol=5)
-    path = path or CACHE
+    """Compile the declared models and the routes of the repository at `root` into `path`
+    (in a process of its own when this one has the compiled models: the functions'
+    annotations here are their stand-ins)."""
+    root, path = root or Path.cwd(), path or CACHE
+    if active():
+        import subprocess
+
+        subprocess.run([sys.executable, "-m", "teamledger.http.compiled", str(path)], cwd=root,
+                       check=True, stdout=subprocess.DEVNULL,
+                       env={**os.environ, MODE: "declared",
+                            "PYTHONPATH": os.pathsep.join([str(HERE.parents[1]), str(root)])})
+        return path
+    content = pickle.dumps(build(root), protocol=5)
     path.parent.mkdir(exist_ok=True)
     partial = path.with_suffix(f".{os.getpid()}.tmp")
     partial.write_bytes(content)
@@ -334,11 +345,13 @@ def write(root: Path | None = None, path: Path | None = None) -> Path:
 
 
 def main() -> None:
+    """`python -m teamledger.http.compiled [PATH]`, from the repository's root."""
     os.environ[MODE] = "declared"
     sys.path.insert(0, str(Path.cwd()))  # the functions' package
     from teamledger.http import compiled
 
-    print(f"compiled models: {compiled.write()}")
+    path = Path(sys.argv[1]) if len(sys.argv) > 1 else None
+    print(f"compiled models: {compiled.write(path=path)}")
 
 
 if __name__ == "__main__":
