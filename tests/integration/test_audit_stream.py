@@ -134,6 +134,17 @@ def _uid() -> str:
     return uuid.uuid4().hex[:8]
 
 
+def _late_and_on_time_teams(api) -> tuple[str, str]:
+    """Two new teams, each changed once more (updated; blocked): the first is the one whose
+    record the carrier will refuse."""
+    team_id, other = f"stream-late-{_uid()}", f"stream-on-time-{_uid()}"
+    api.new_team(team_id=team_id)
+    api.new_team(team_id=other)
+    api.ok(api.post("/team/update", {"team_id": team_id, "max_budget": 7}))
+    api.ok(api.post("/team/block", {"team_id": other}))
+    return team_id, other
+
+
 def _interleaved_changes(api) -> tuple[str, str]:
     """Two teams changed in interleaved order: (3 records of the first, 3 of the second)."""
     first, second = f"stream-a-{_uid()}", f"stream-b-{_uid()}"
@@ -306,11 +317,7 @@ def test_a_message_the_queue_refuses_fails_with_its_objects_later_records_and_go
         api, table_stream, audit_queue, monkeypatch):
     # Given two teams' changes, and SQS refusing the first message of one team once (a
     # SendMessageBatch answered with that entry in Failed, the rest sent)
-    team_id, other = f"stream-late-{_uid()}", f"stream-on-time-{_uid()}"
-    api.new_team(team_id=team_id)
-    api.new_team(team_id=other)
-    api.ok(api.post("/team/update", {"team_id": team_id, "max_budget": 7}))
-    api.ok(api.post("/team/block", {"team_id": other}))
+    team_id, other = _late_and_on_time_teams(api)
     event = stream_event(table_stream)
     client = audit_publisher.sqs()
     real_send = client.send_message_batch
@@ -449,11 +456,7 @@ def test_on_kinesis_every_record_goes_once_in_commit_order_per_object(
 def test_on_kinesis_a_record_never_overtakes_a_failed_earlier_record_of_its_object(
         api, table_stream, kinesis_carrier, monkeypatch):
     # Given two teams' changes, and Kinesis refusing the first put of one team once
-    team_id, other = f"stream-late-{_uid()}", f"stream-on-time-{_uid()}"
-    api.new_team(team_id=team_id)
-    api.new_team(team_id=other)
-    api.ok(api.post("/team/update", {"team_id": team_id, "max_budget": 7}))
-    api.ok(api.post("/team/block", {"team_id": other}))
+    team_id, other = _late_and_on_time_teams(api)
     event = stream_event(table_stream)
     client = audit_publisher.kinesis()
     real_put = client.put_record
